@@ -1,0 +1,88 @@
+package rafthttp
+
+import (
+	"encoding/binary"
+	"io"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// encoder writes raft messages onto one stream connection.
+type encoder interface {
+	// encode writes m. An error means the connection is unusable.
+	encode(m *raftpb.Message) error
+}
+
+// decoder reads raft messages from one stream connection.
+type decoder interface {
+	// decode returns the next message. Any error ends the connection.
+	decode() (*raftpb.Message, error)
+}
+
+// Size limits applied to lengths read from the wire, when the Transport
+// leaves them zero.
+const (
+	// defaultMaxMessageBytes caps one message on a stream and a pipeline
+	// POST body; etcd uses the same cap on its message stream.
+	defaultMaxMessageBytes = 512 << 20
+	// defaultMaxSnapshotEnvelopeBytes caps the raft message in front of a
+	// snapshot's DB bytes, as etcd does since v3.7.1.
+	defaultMaxSnapshotEnvelopeBytes = 64 << 20
+)
+
+// linkHeartbeat is the keep-alive a stream writer sends when idle. Receivers
+// recognise it by content (a heartbeat from and to member 0), never by its
+// bytes, because etcd 3.6 and older encode it densely.
+func linkHeartbeat() *raftpb.Message {
+	t := raftpb.MsgHeartbeat
+	return &raftpb.Message{Type: &t}
+}
+
+func isLinkHeartbeat(m *raftpb.Message) bool {
+	return m.GetType() == raftpb.MsgHeartbeat && m.GetFrom() == 0 && m.GetTo() == 0
+}
+
+// linkHeartbeatSize is what etcd adds to sent-bytes metrics per link
+// heartbeat: the size of the encoded heartbeat message.
+const linkHeartbeatSize = 2
+
+// readLength reads a big-endian 64-bit length and checks it against limit
+// before anything is allocated for the payload.
+func readLength(r io.Reader, scratch *[8]byte, limit uint64) (uint64, error) {
+	if _, err := io.ReadFull(r, scratch[:]); err != nil {
+		return 0, err
+	}
+	n := binary.BigEndian.Uint64(scratch[:])
+	if n > limit {
+		// The bare sentinel: its text reaches etcd peers in reply bodies.
+		return 0, ErrExceedSizeLimit
+	}
+	return n, nil
+}
+
+// readPayload reads exactly n bytes, reusing buf when it is large enough.
+func readPayload(r io.Reader, buf []byte, n uint64) ([]byte, error) {
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// scratchKeepBytes is the largest decode buffer a connection keeps between
+// messages; rarer, larger messages get a buffer of their own.
+const scratchKeepBytes = 1 << 20
+
+// keepScratch returns buf if it is small enough to keep around.
+func keepScratch(buf []byte) []byte {
+	if cap(buf) > scratchKeepBytes {
+		return nil
+	}
+	return buf
+}

@@ -1,0 +1,98 @@
+package rafthttp
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// snapshotHandler receives a MsgSnap envelope followed by the DB bytes,
+// saves the DB through the Snapshotter and only then hands the message to
+// raft, so raft never learns of a snapshot whose data is not on disk.
+type snapshotHandler struct{ t *Transport }
+
+func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if !checkMethod(w, r, http.MethodPost) {
+		h.countUnknownFailure()
+		return
+	}
+	e := h.t.acceptRequest(w, r)
+	if e == nil {
+		h.countUnknownFailure()
+		return
+	}
+	m, err := newMessageDecoder(r.Body, e.cfg.maxEnvelopeBytes).decode()
+	if err != nil {
+		from := types.ID(m.GetFrom()).String()
+		e.lg.Warn("failed to decode Raft message", zap.Error(err))
+		http.Error(w, fmt.Sprintf("failed to decode raft message (%v)", err), http.StatusBadRequest)
+		e.metrics.recvFailures.WithLabelValues(senderLabel(r)).Inc()
+		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+		return
+	}
+	from := types.ID(m.GetFrom()).String()
+	e.metrics.receivedBytes.WithLabelValues(from).Add(float64(proto.Size(m)))
+	if m.GetType() != raftpb.MsgSnap {
+		e.lg.Warn("unexpected Raft message type", zap.Stringer("message-type", m.GetType()))
+		http.Error(w, "wrong raft message type", http.StatusBadRequest)
+		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+		return
+	}
+	e.metrics.snapshotRecvInflights.WithLabelValues(from).Inc()
+	defer e.metrics.snapshotRecvInflights.WithLabelValues(from).Dec()
+	if !h.receive(w, r, e, m) {
+		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+	e.metrics.snapshotRecv.WithLabelValues(from).Inc()
+	e.metrics.snapshotRecvSeconds.WithLabelValues(from).Observe(time.Since(start).Seconds())
+}
+
+// countUnknownFailure counts a request rejected before its sender is known.
+func (h *snapshotHandler) countUnknownFailure() {
+	if e := h.t.handlerEnv(); e != nil {
+		e.metrics.snapshotRecvFailures.WithLabelValues(unknownSnapshotSender).Inc()
+	}
+}
+
+// receive saves the DB bytes and processes m. On failure it writes the
+// reply and returns false.
+func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env, m *raftpb.Message) bool {
+	start := time.Now()
+	index := m.GetSnapshot().GetMetadata().GetIndex()
+	lg := e.lg.With(zap.Stringer("local-member-id", e.local),
+		zap.Stringer("remote-snapshot-sender-id", types.ID(m.GetFrom())),
+		zap.Uint64("incoming-snapshot-index", index))
+	lg.Info("receiving database snapshot",
+		zap.Int("incoming-snapshot-message-size-bytes", proto.Size(m)))
+	if e.snapshot == nil {
+		lg.Warn("failed to save incoming database snapshot; Transport has no Snapshotter")
+		http.Error(w, "failed to save KV snapshot (no snapshotter)", http.StatusInternalServerError)
+		return false
+	}
+	n, err := e.snapshot.SaveDBFrom(r.Body, index)
+	if err != nil {
+		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
+		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
+		return false
+	}
+	e.metrics.receivedBytes.WithLabelValues(types.ID(m.GetFrom()).String()).Add(float64(n))
+	lg.Info("received and saved database snapshot", zap.Int64("incoming-snapshot-size-bytes", n),
+		zap.String("incoming-snapshot-size", humanBytes(n)), zap.Duration("download-took", time.Since(start)))
+	if err := e.raft.Process(r.Context(), m); err != nil {
+		if !writeProcessError(w, err) {
+			lg.Warn("failed to process Raft message", zap.Error(err))
+			http.Error(w, fmt.Sprintf("failed to process raft message (%v)", err), http.StatusInternalServerError)
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,83 @@
+package rafthttp
+
+import (
+	"net/http"
+	"path"
+
+	"go.uber.org/zap"
+
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// streamHandler accepts the long-lived GETs a peer opens to receive our
+// messages, and hands each response to the peer's stream writer.
+type streamHandler struct{ t *Transport }
+
+func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !checkMethod(w, r, http.MethodGet) {
+		return
+	}
+	e := h.t.handlerEnv()
+	if e == nil {
+		http.Error(w, ErrStopped.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set(hdrServerVersion, e.cfg.serverVersion)
+	w.Header().Set(hdrClusterID, e.cluster.String())
+	if err := e.checkCompatibility(r.Header); err != nil {
+		http.Error(w, err.Error(), http.StatusPreconditionFailed)
+		return
+	}
+	p, typ, from, ok := h.resolve(w, r, e)
+	if !ok {
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return
+	}
+	conn := newOutgoingConn(typ, e.local, from, w, e.cfg.writeTimeout)
+	p.attachOutgoingConn(conn)
+	// The response stays open until the writer closes the connection:
+	// when a newer one replaces it, a write fails, or the peer stops.
+	<-conn.done()
+}
+
+// resolve finds the peer and stream type a stream request is for, or
+// answers the request with the reason it cannot be served.
+func (h *streamHandler) resolve(w http.ResponseWriter, r *http.Request, e *env) (Peer, streamType, types.ID, bool) {
+	lg := e.lg.With(zap.Stringer("local-member-id", e.local), zap.String("path", r.URL.Path))
+	typ, ok := streamTypeFromDir(path.Dir(r.URL.Path))
+	if !ok {
+		lg.Debug("ignored unexpected streaming request path")
+		http.Error(w, "invalid path", http.StatusNotFound)
+		return nil, "", 0, false
+	}
+	from, err := types.IDFromString(path.Base(r.URL.Path))
+	if err != nil {
+		lg.Warn("failed to parse path into ID", zap.Error(err))
+		http.Error(w, "invalid from", http.StatusNotFound)
+		return nil, "", 0, false
+	}
+	lg = lg.With(zap.Stringer("remote-peer-id-from", from))
+	if e.raft.IsIDRemoved(uint64(from)) {
+		lg.Warn("rejected stream from remote peer because it was removed")
+		http.Error(w, "removed member", http.StatusGone)
+		return nil, "", 0, false
+	}
+	p := h.t.Get(from)
+	if p == nil {
+		if urls := splitPeerURLs(r.Header.Get(hdrPeerURLs)); len(urls) > 0 {
+			h.t.AddRemote(from, urls)
+		}
+		lg.Warn("failed to find remote peer in cluster", zap.Stringer("cluster-id", e.cluster))
+		http.Error(w, "error sender not found", http.StatusNotFound)
+		return nil, "", 0, false
+	}
+	if got := r.Header.Get(hdrRaftTo); got != e.local.String() {
+		lg.Warn("ignored streaming request; ID mismatch", zap.String("remote-peer-id-header", got))
+		http.Error(w, "to field mismatch", http.StatusPreconditionFailed)
+		return nil, "", 0, false
+	}
+	return p, typ, from, true
+}

@@ -1,0 +1,189 @@
+package rafthttp
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+
+	"github.com/rafthttp/rafthttp/snap"
+	"github.com/rafthttp/rafthttp/stats"
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// Peer is a member of the cluster that the Transport talks to. Its methods
+// are unexported: only this package implements it, and Transport.Get
+// returns it so tests and handlers can reach a member's channels.
+type Peer interface {
+	send(m *raftpb.Message)
+	sendSnap(m *snap.Message)
+	update(urls types.URLs)
+	attachOutgoingConn(conn *outgoingConn)
+	activeSince() time.Time
+	stop()
+}
+
+// peer owns every channel to one member: two stream writers (answers to
+// streams the member opened to us), two stream readers (streams we open to
+// it), a pipeline, a snapshot sender, and the queues that hand received
+// messages to raft. All of its goroutines run on wg and end with ctx.
+type peer struct {
+	env    *env
+	lg     *zap.Logger
+	id     types.ID
+	status *peerStatus
+	picker *urlPicker
+
+	msgAppV2Writer *streamWriter
+	writer         *streamWriter
+	pipeline       *pipeline
+	snapSender     *snapshotSender
+
+	paused atomic.Bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+var _ Peer = (*peer)(nil)
+var _ Pausable = (*peer)(nil)
+
+func startPeer(e *env, id types.ID, urls types.URLs, fs *stats.FollowerStats) *peer {
+	lg := e.lg.With(zap.Stringer("local-member-id", e.local), zap.Stringer("remote-peer-id", id))
+	lg.Info("starting remote peer")
+	status := newPeerStatus(e.lg, e.metrics, e.local, id)
+	picker := newURLPicker(urls)
+	p := &peer{
+		env: e, lg: lg, id: id, status: status, picker: picker,
+		msgAppV2Writer: newStreamWriter(e, lg, streamTypeMsgAppV2, id, status, fs),
+		writer:         newStreamWriter(e, lg, streamTypeMessage, id, status, fs),
+		pipeline:       newPipeline(e, lg, id, picker, status, fs),
+		snapSender:     &snapshotSender{env: e, lg: lg, peerID: id, picker: picker, status: status},
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.pipeline.start(p.ctx, &p.wg)
+	p.wg.Go(func() { p.msgAppV2Writer.run(p.ctx) })
+	p.wg.Go(func() { p.writer.run(p.ctx) })
+	recvc := make(chan *raftpb.Message, e.cfg.recvBufSize)
+	propc := make(chan *raftpb.Message, e.cfg.propBufSize)
+	p.wg.Go(func() { p.process(recvc) })
+	p.wg.Go(func() { p.process(propc) })
+	for _, typ := range []streamType{streamTypeMsgAppV2, streamTypeMessage} {
+		r := &streamReader{env: e, lg: lg.With(zap.Stringer("stream-reader-type", typ)), typ: typ,
+			peerID: id, picker: picker, status: status, recvc: recvc, propc: propc, paused: &p.paused}
+		p.wg.Go(func() { r.run(p.ctx) })
+	}
+	lg.Info("started remote peer")
+	return p
+}
+
+// process hands received messages to raft in arrival order. Proposals get
+// a loop of their own because Process may block them while there is no
+// leader, and that must not hold up votes and heartbeats.
+func (p *peer) process(c <-chan *raftpb.Message) {
+	for {
+		select {
+		case m := <-c:
+			if err := p.env.raft.Process(p.ctx, m); err != nil && p.ctx.Err() == nil {
+				p.lg.Warn("failed to process Raft message", zap.Error(err))
+			}
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// send queues m on the best working channel without blocking. If that
+// channel is full, m is dropped and raft is told, so it can retry.
+func (p *peer) send(m *raftpb.Message) {
+	if p.paused.Load() {
+		return
+	}
+	c, name := p.pick(m)
+	select {
+	case c <- m:
+		return
+	default:
+	}
+	p.env.raft.ReportUnreachable(m.GetTo())
+	if m.GetType() == raftpb.MsgSnap {
+		p.env.raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+	}
+	p.lg.Warn("dropped internal Raft message since sending buffer is full",
+		zap.Stringer("message-type", m.GetType()),
+		zap.String("remote-peer-name", name),
+		zap.Bool("remote-peer-active", p.status.isActive()))
+	p.env.metrics.sentFailures.WithLabelValues(p.id.String()).Inc()
+}
+
+// pick chooses the channel for m: snapshots always take the pipeline;
+// MsgApp prefers the msgappv2 stream; everything else the message stream;
+// the pipeline is the fallback while streams are down.
+func (p *peer) pick(m *raftpb.Message) (chan<- *raftpb.Message, string) {
+	if m.GetType() == raftpb.MsgSnap {
+		return p.pipeline.msgc, channelPipeline
+	}
+	if c, ok := p.msgAppV2Writer.writec(); ok && m.GetType() == raftpb.MsgApp {
+		return c, channelStreamMsgAppV2
+	}
+	if c, ok := p.writer.writec(); ok {
+		return c, channelStreamMsg
+	}
+	return p.pipeline.msgc, channelPipeline
+}
+
+// sendSnap streams a snapshot in the background; its outcome reaches the
+// caller through m.CloseNotify and raft through ReportSnapshot.
+func (p *peer) sendSnap(m *snap.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		m.CloseWithError(ErrStopped)
+		return
+	}
+	p.wg.Go(func() { p.snapSender.send(p.ctx, m) })
+}
+
+func (p *peer) update(urls types.URLs) {
+	p.picker.update(urls)
+}
+
+// attachOutgoingConn gives a stream the member opened to us to the writer
+// of its type. If the peer is stopping, the conn is closed at once.
+func (p *peer) attachOutgoingConn(conn *outgoingConn) {
+	w := p.writer
+	if conn.t == streamTypeMsgAppV2 {
+		w = p.msgAppV2Writer
+	}
+	if !w.attach(conn) {
+		conn.Close()
+	}
+}
+
+func (p *peer) activeSince() time.Time { return p.status.activeSince() }
+
+// Pause drops outgoing messages and discards incoming ones, keeping the
+// connections open.
+func (p *peer) Pause() { p.paused.Store(true) }
+
+// Resume undoes Pause.
+func (p *peer) Resume() { p.paused.Store(false) }
+
+// stop ends every goroutine of the peer and waits for them.
+func (p *peer) stop() {
+	p.lg.Info("stopping remote peer")
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	p.status.forget()
+	p.lg.Info("stopped remote peer")
+}

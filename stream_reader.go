@@ -1,0 +1,197 @@
+package rafthttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"sync/atomic"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// streamReader dials one stream type on a peer and feeds what arrives to
+// the peer's receive queues, redialling (rate limited) whenever the
+// stream ends.
+type streamReader struct {
+	env    *env
+	lg     *zap.Logger
+	typ    streamType
+	peerID types.ID
+	picker *urlPicker
+	status *peerStatus
+	recvc  chan<- *raftpb.Message
+	propc  chan<- *raftpb.Message
+	paused *atomic.Bool
+}
+
+// run dials and reads until ctx is done. Cancelling ctx also aborts a dial
+// or read in progress.
+func (r *streamReader) run(ctx context.Context) {
+	limiter := rate.NewLimiter(r.env.cfg.dialRetry, 1)
+	r.lg.Info("started stream reader with remote peer")
+	for {
+		r.session(ctx)
+		if err := limiter.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				r.lg.Info("stopped stream reader with remote peer")
+				return
+			}
+			r.lg.Warn("rate limit on stream reader with remote peer", zap.Error(err))
+		}
+	}
+}
+
+// session makes one dial and, if it succeeds, reads until the stream ends.
+func (r *streamReader) session(ctx context.Context) {
+	body, err := r.dial(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.status.deactivate(failureType{source: r.typ.String(), action: "dial"}, err.Error())
+		}
+		return
+	}
+	r.status.activate()
+	r.lg.Info("established TCP streaming connection with remote peer")
+	err = r.decodeLoop(body)
+	body.Close()
+	r.lg.Warn("lost TCP streaming connection with remote peer", zap.Error(err))
+	if ctx.Err() == nil && !errors.Is(err, io.EOF) && !isClosedConnError(err) {
+		r.status.deactivate(failureType{source: r.typ.String(), action: "read"}, err.Error())
+	}
+}
+
+func isClosedConnError(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "closed")
+}
+
+// decodeLoop reads messages until the stream fails.
+func (r *streamReader) decodeLoop(body io.Reader) error {
+	var dec decoder
+	if r.typ == streamTypeMsgAppV2 {
+		dec = newMsgAppV2Decoder(body, uint64(r.env.local), uint64(r.peerID), r.env.cfg.maxMessageBytes)
+	} else {
+		dec = newMessageDecoder(body, r.env.cfg.maxMessageBytes)
+	}
+	for {
+		m, err := dec.decode()
+		if err != nil {
+			return err
+		}
+		from := types.ID(m.GetFrom()).String()
+		r.env.metrics.receivedBytes.WithLabelValues(from).Add(float64(proto.Size(m)))
+		if r.paused.Load() || isLinkHeartbeat(m) {
+			continue
+		}
+		r.deliver(m, from)
+	}
+}
+
+// deliver queues m for raft without blocking; a full queue drops it with a
+// warning and a metric, as raft retransmits what it needs.
+func (r *streamReader) deliver(m *raftpb.Message, from string) {
+	c := r.recvc
+	if m.GetType() == raftpb.MsgProp {
+		c = r.propc
+	}
+	select {
+	case c <- m:
+		return
+	default:
+	}
+	msg := "dropped Raft message since receiving buffer is full (overloaded network)"
+	if r.status.isActive() {
+		msg = "dropped internal Raft message since receiving buffer is full (overloaded network)"
+	}
+	r.lg.Warn(msg, zap.Stringer("message-type", m.GetType()), zap.String("from", from))
+	r.env.metrics.recvFailures.WithLabelValues(from).Inc()
+}
+
+// dial opens the stream and checks the peer's answer; on success the
+// caller owns the returned body.
+func (r *streamReader) dial(ctx context.Context) (io.ReadCloser, error) {
+	u := r.picker.pick()
+	u.Path = path.Join(r.typ.endpoint(), r.env.local.String())
+	r.lg.Debug("dial stream reader", zap.String("address", u.String()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		r.picker.unreachable(u)
+		return nil, fmt.Errorf("failed to make http request to %v (%w)", u.String(), err)
+	}
+	r.env.setRequestHeaders(req.Header)
+	req.Header.Set(hdrRaftTo, r.peerID.String())
+	resp, err := r.env.streamRt.RoundTrip(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.picker.unreachable(u)
+		}
+		return nil, err
+	}
+	if err := r.checkDialResponse(resp); err != nil {
+		discardBody(resp.Body)
+		r.picker.unreachable(u)
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// checkDialResponse accepts a 200 from a peer that serves streams and
+// explains anything else.
+func (r *streamReader) checkDialResponse(resp *http.Response) error {
+	v, err := parseMajorMinor(headerVersion(resp.Header, hdrServerVersion))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errIncompatibleVersion, err)
+	}
+	if !supportsStreams(v) {
+		return errUnsupportedStreamType
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusGone:
+		r.env.reportCritical(errMemberRemoved)
+		return errMemberRemoved
+	case http.StatusNotFound:
+		return fmt.Errorf("peer %s failed to find local node %s", r.peerID, r.env.local)
+	case http.StatusPreconditionFailed:
+		return r.preconditionFailed(resp)
+	default:
+		return fmt.Errorf("unhandled http status %d", resp.StatusCode)
+	}
+}
+
+func (r *streamReader) preconditionFailed(resp *http.Response) error {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err != nil {
+		return err
+	}
+	switch body := strings.TrimSuffix(string(b), "\n"); body {
+	case errIncompatibleVersion.Error():
+		r.lg.Warn("request sent was ignored by remote peer due to server version incompatibility",
+			zap.Error(errIncompatibleVersion))
+		return errIncompatibleVersion
+	case ErrClusterIDMismatch.Error():
+		r.lg.Warn("request sent was ignored by remote peer due to cluster ID mismatch",
+			zap.String("remote-peer-cluster-id", resp.Header.Get(hdrClusterID)),
+			zap.Stringer("local-member-cluster-id", r.env.cluster),
+			zap.Error(ErrClusterIDMismatch))
+		return ErrClusterIDMismatch
+	default:
+		return fmt.Errorf("unhandled error %q when precondition failed", body)
+	}
+}
+
+// discardBody reads a little of an unwanted body, so a short reply leaves
+// the connection clean, and closes it.
+func discardBody(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxResponseBody))
+	body.Close()
+}

@@ -1,0 +1,214 @@
+package rafthttp
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/rafthttp/rafthttp/stats"
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// streamWriter writes one peer's messages of one stream type into the
+// response of the stream the peer opened to us. A newer connection
+// replaces the current one. While no connection is attached the writer is
+// not "working" and senders pick another channel; anything that still
+// reaches it is reported to raft as unreachable, never dropped silently.
+type streamWriter struct {
+	env    *env
+	lg     *zap.Logger
+	typ    streamType
+	peerID types.ID
+	status *peerStatus
+	// followerStats records MsgApp latency on the msgappv2 stream.
+	followerStats *stats.FollowerStats
+
+	msgc  chan *raftpb.Message
+	connc chan *outgoingConn
+	// done is closed when run returns; attach uses it to refuse new conns.
+	done chan struct{}
+
+	mu      sync.Mutex
+	working bool
+}
+
+func newStreamWriter(e *env, lg *zap.Logger, typ streamType, id types.ID, status *peerStatus,
+	fs *stats.FollowerStats) *streamWriter {
+	return &streamWriter{
+		env: e, lg: lg.With(zap.Stringer("stream-writer-type", typ)), typ: typ, peerID: id,
+		status: status, followerStats: fs,
+		msgc:  make(chan *raftpb.Message, e.cfg.streamBufSize),
+		connc: make(chan *outgoingConn),
+		done:  make(chan struct{}),
+	}
+}
+
+// writec returns the queue and whether a connection is attached.
+func (w *streamWriter) writec() (chan<- *raftpb.Message, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.msgc, w.working
+}
+
+func (w *streamWriter) isWorking() bool {
+	_, ok := w.writec()
+	return ok
+}
+
+func (w *streamWriter) setWorking(v bool) {
+	w.mu.Lock()
+	w.working = v
+	w.mu.Unlock()
+}
+
+// attach hands conn to the run loop. It returns false if the writer has
+// stopped, in which case the caller must close conn.
+func (w *streamWriter) attach(conn *outgoingConn) bool {
+	select {
+	case w.connc <- conn:
+		return true
+	case <-w.done:
+		return false
+	}
+}
+
+// writerConn is the run loop's view of the attached connection.
+type writerConn struct {
+	conn      *outgoingConn
+	enc       encoder
+	unflushed int
+	batched   int
+}
+
+// run owns the attached connection until ctx is done.
+func (w *streamWriter) run(ctx context.Context) {
+	defer close(w.done)
+	heartbeat := time.NewTicker(w.env.cfg.heartbeatInterval())
+	defer heartbeat.Stop()
+	var cur *writerConn
+	w.lg.Info("started stream writer with remote peer")
+	for {
+		select {
+		case m := <-w.msgc:
+			cur = w.write(cur, m)
+		case <-heartbeat.C:
+			cur = w.heartbeat(cur)
+		case conn := <-w.connc:
+			cur = w.replace(cur, conn)
+		case <-ctx.Done():
+			w.closeConn(cur, "closed TCP streaming connection with remote peer")
+			w.lg.Info("stopped TCP streaming connection with remote peer")
+			return
+		}
+	}
+}
+
+// replace closes the current connection, if any, and adopts conn.
+func (w *streamWriter) replace(cur *writerConn, conn *outgoingConn) *writerConn {
+	w.closeConn(cur, "closed TCP streaming connection with remote peer")
+	next := &writerConn{conn: conn}
+	if w.typ == streamTypeMsgAppV2 {
+		next.enc = newMsgAppV2Encoder(conn)
+	} else {
+		next.enc = newMessageEncoder(conn)
+	}
+	w.status.activate()
+	w.setWorking(true)
+	w.lg.Info("established TCP streaming connection with remote peer")
+	return next
+}
+
+// write encodes m onto the connection, flushing when nothing else is
+// queued or the batch is large.
+func (w *streamWriter) write(cur *writerConn, m *raftpb.Message) *writerConn {
+	if cur == nil {
+		w.dropUnattached(m)
+		return nil
+	}
+	start := time.Now()
+	if err := cur.enc.encode(m); err != nil {
+		w.fail(cur, "write", err)
+		w.env.raft.ReportUnreachable(m.GetTo())
+		return nil
+	}
+	if w.typ == streamTypeMsgAppV2 && w.followerStats != nil {
+		w.followerStats.Succ(time.Since(start))
+	}
+	cur.unflushed += proto.Size(m)
+	if len(w.msgc) > 0 && cur.batched < w.env.cfg.streamBufSize/2 {
+		cur.batched++
+		return cur
+	}
+	return w.flush(cur, "write")
+}
+
+// heartbeat keeps an attached connection alive.
+func (w *streamWriter) heartbeat(cur *writerConn) *writerConn {
+	if cur == nil {
+		return nil
+	}
+	if err := cur.enc.encode(linkHeartbeat()); err != nil {
+		w.fail(cur, "heartbeat", err)
+		return nil
+	}
+	cur.unflushed += linkHeartbeatSize
+	return w.flush(cur, "heartbeat")
+}
+
+func (w *streamWriter) flush(cur *writerConn, action string) *writerConn {
+	if err := cur.conn.Flush(); err != nil {
+		w.fail(cur, action, err)
+		return nil
+	}
+	w.env.metrics.sentBytes.WithLabelValues(w.peerID.String()).Add(float64(cur.unflushed))
+	cur.unflushed, cur.batched = 0, 0
+	return cur
+}
+
+// fail gives up on a connection after a write error.
+func (w *streamWriter) fail(cur *writerConn, action string, err error) {
+	w.status.deactivate(failureType{source: w.typ.String(), action: action}, err.Error())
+	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Inc()
+	w.closeConn(cur, "lost TCP streaming connection with remote peer")
+}
+
+// closeConn detaches and closes cur. Messages still queued were meant for
+// it; they are dropped and raft is told the peer is unreachable, so it
+// resends what matters.
+func (w *streamWriter) closeConn(cur *writerConn, why string) {
+	if cur == nil {
+		return
+	}
+	w.setWorking(false)
+	cur.conn.Close()
+	w.lg.Warn(why)
+	dropped := drainQueue(w.msgc)
+	if dropped > 0 {
+		w.lg.Warn("dropped queued messages of a closed stream", zap.Int("count", dropped))
+		w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(dropped))
+		w.env.raft.ReportUnreachable(uint64(w.peerID))
+	}
+}
+
+// dropUnattached handles a message that raced with the loss of the
+// connection it was queued for.
+func (w *streamWriter) dropUnattached(m *raftpb.Message) {
+	w.lg.Debug("dropped message queued for a closed stream", zap.Stringer("message-type", m.GetType()))
+	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Inc()
+	w.env.raft.ReportUnreachable(m.GetTo())
+}
+
+// drainQueue empties c without blocking and returns how many it removed.
+func drainQueue(c chan *raftpb.Message) int {
+	for n := 0; ; n++ {
+		select {
+		case <-c:
+		default:
+			return n
+		}
+	}
+}

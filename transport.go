@@ -1,0 +1,233 @@
+package rafthttp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/rafthttp/rafthttp/snap"
+	"github.com/rafthttp/rafthttp/stats"
+	"github.com/rafthttp/rafthttp/transport"
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// Transport carries raft messages between cluster members over HTTP, byte
+// for byte as etcd's rafthttp does. Fill in the fields, call Start, mount
+// Handler on the peer listener, then add peers. Every field is optional
+// except Raft; zero values mean etcd's defaults.
+type Transport struct {
+	// Logger receives the Transport's logs; nil discards them.
+	Logger *zap.Logger
+
+	// DialTimeout bounds connecting to a peer; zero means no bound beyond
+	// the operating system's.
+	DialTimeout time.Duration
+	// DialRetryFrequency limits how often a broken stream is redialled;
+	// zero means 10 per second.
+	DialRetryFrequency rate.Limit
+
+	// TLSInfo configures TLS for https peer URLs.
+	TLSInfo transport.TLSInfo
+
+	// ID is the local member's ID.
+	ID types.ID
+	// URLs are the local member's peer URLs, announced in X-PeerURLs so
+	// peers that do not know us yet can answer; nil announces nothing.
+	URLs types.URLs
+	// ClusterID must match the peers' cluster ID.
+	ClusterID types.ID
+	// Raft receives messages and reports. Required.
+	Raft Raft
+	// Snapshotter stores received snapshot DBs; without one, snapshots
+	// sent to this member are refused with 500.
+	Snapshotter *snap.Snapshotter
+	// ServerStats, if set, counts MsgApp sent.
+	ServerStats *stats.ServerStats
+	// LeaderStats tracks per-follower latency; nil means the Transport
+	// keeps its own.
+	LeaderStats *stats.LeaderStats
+
+	// ErrorC receives an error when the cluster reports this member
+	// removed. Sends never block: if it is full or nil, the error is only
+	// logged.
+	ErrorC chan error
+
+	// The fields below are additions to etcd's Transport.
+
+	// ConnReadTimeout is the longest a stream may stay silent before the
+	// reader gives up on it; writers send heartbeats three times as often.
+	// Zero means DefaultConnReadTimeout.
+	ConnReadTimeout time.Duration
+	// ConnWriteTimeout bounds each write to a stream; zero means
+	// DefaultConnWriteTimeout.
+	ConnWriteTimeout time.Duration
+	// DialContext dials peers; nil means a net.Dialer with DialTimeout.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Registerer receives the etcd_network_* metrics; nil registers none.
+	// Transports sharing a Registerer share the collectors.
+	Registerer prometheus.Registerer
+	// ServerVersion and MinClusterVersion are announced to peers; empty
+	// means etcd v3.7.3's "3.7.3" and "3.0.0".
+	ServerVersion     string
+	MinClusterVersion string
+	// Limits and buffer sizes; zero means etcd's value.
+	Limits Limits
+
+	mu      sync.RWMutex
+	env     *env // nil before Start and after Stop
+	stopped bool
+	peers   map[types.ID]*peer
+	remotes map[types.ID]*remote
+	probers *probers
+}
+
+var _ Transporter = (*Transport)(nil)
+var _ Pausable = (*Transport)(nil)
+
+// Start validates the configuration and prepares the Transport. It must
+// be called once, before any other method.
+func (t *Transport) Start() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.env != nil || t.stopped {
+		return errors.New("rafthttp: Transport already started")
+	}
+	if t.Raft == nil {
+		return errors.New("rafthttp: Transport.Raft is nil")
+	}
+	e, err := t.newEnv()
+	if err != nil {
+		return err
+	}
+	t.env = e
+	t.peers = make(map[types.ID]*peer)
+	t.remotes = make(map[types.ID]*remote)
+	t.probers = newProbers(e)
+	return nil
+}
+
+// handlerEnv returns the shared state for an HTTP handler, or nil if the
+// Transport is not running.
+func (t *Transport) handlerEnv() *env {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.env
+}
+
+// Get returns the peer with the given ID, or nil.
+func (t *Transport) Get(id types.ID) Peer {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if p, ok := t.peers[id]; ok {
+		return p
+	}
+	return nil
+}
+
+// Send queues each message for its target without blocking. Messages with
+// To == 0 or to unknown targets are skipped.
+func (t *Transport) Send(msgs []*raftpb.Message) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, m := range msgs {
+		to := types.ID(m.GetTo())
+		if to == 0 {
+			continue
+		}
+		if p, ok := t.peers[to]; ok {
+			if m.GetType() == raftpb.MsgApp && t.env.server != nil {
+				t.env.server.SendAppendReq(proto.Size(m))
+			}
+			p.send(m)
+			continue
+		}
+		if r, ok := t.remotes[to]; ok {
+			r.send(m)
+			continue
+		}
+		if t.env != nil {
+			t.env.lg.Debug("ignored message send request; unknown remote peer target",
+				zap.Stringer("type", m.GetType()), zap.Stringer("unknown-target-peer-id", to))
+		}
+	}
+}
+
+// SendSnapshot streams m to its target in the background. The result
+// arrives on m.CloseNotify(): true once the peer has saved and processed
+// it, false otherwise.
+func (t *Transport) SendSnapshot(m *snap.Message) {
+	t.mu.RLock()
+	p, ok := t.peers[types.ID(m.GetTo())]
+	stopped := t.env == nil
+	t.mu.RUnlock()
+	switch {
+	case stopped:
+		m.CloseWithError(ErrStopped)
+	case !ok:
+		m.CloseWithError(errMemberNotFound)
+	default:
+		p.sendSnap(m)
+	}
+}
+
+// ActiveSince returns when the peer became active, or the zero time.
+func (t *Transport) ActiveSince(id types.ID) time.Time {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if p, ok := t.peers[id]; ok {
+		return p.activeSince()
+	}
+	return time.Time{}
+}
+
+// ActivePeers returns the number of peers currently active.
+func (t *Transport) ActivePeers() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := 0
+	for _, p := range t.peers {
+		if !p.activeSince().IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// Stop closes all connections and waits for every goroutine the Transport
+// started. Handlers answer 503 afterwards. Stop may be called more than
+// once.
+func (t *Transport) Stop() {
+	t.mu.Lock()
+	e, peers, remotes, pr := t.env, t.peers, t.remotes, t.probers
+	t.env, t.peers, t.remotes, t.probers, t.stopped = nil, nil, nil, nil, true
+	t.mu.Unlock()
+	if e == nil {
+		return
+	}
+	pr.removeAll()
+	var wg sync.WaitGroup
+	for _, r := range remotes {
+		wg.Go(r.stop)
+	}
+	for _, p := range peers {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+	closeIdle(e.streamRt)
+	closeIdle(e.pipelineRt)
+}
+
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

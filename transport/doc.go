@@ -1,0 +1,13 @@
+// Package transport builds the TLS configuration rafthttp uses between
+// peers, from a TLSInfo that names certificate files on disk.
+//
+// Unlike etcd's client/pkg/transport, from which TLSInfo's field names come,
+// every handshake reads the key pair and the trusted CA bundle from disk
+// again. Replacing those files (certificate rotation, or rotating the CA
+// itself) therefore takes effect on the next connection without rebuilding
+// any tls.Config, and a file that cannot be read fails that handshake
+// rather than the process. To make the CA bundle reloadable, verification
+// against TrustedCAFile runs in tls.Config.VerifyConnection instead of
+// inside crypto/tls; see TLSInfo.ServerConfig and TLSInfo.ClientConfig for
+// what that means for callers.
+package transport

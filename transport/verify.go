@@ -1,0 +1,106 @@
+package transport
+
+import (
+	"cmp"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// peerVerifier checks the certificate a peer presents, in a
+// tls.Config.VerifyConnection callback. It is immutable once built.
+type peerVerifier struct {
+	lg *zap.Logger
+	// caFile, when chainCheck is set, is reread to verify the peer's chain;
+	// empty means the system roots.
+	caFile     string
+	chainCheck bool
+	// usage is the extended key usage the peer's leaf must allow.
+	usage x509.ExtKeyUsage
+	// serverName is the fallback host name when the handshake carried none;
+	// used only on the client side.
+	serverName string
+	// allowed, if non-nil, must accept the peer's leaf.
+	allowed func(*x509.Certificate) bool
+}
+
+// verifyConnection is the tls.Config.VerifyConnection hook.
+func (v *peerVerifier) verifyConnection(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		if v.chainCheck || v.allowed != nil {
+			return errNoPeerCert
+		}
+		return nil
+	}
+	leaf := cs.PeerCertificates[0]
+	if v.chainCheck {
+		if err := v.verifyChain(cs); err != nil {
+			return err
+		}
+	}
+	if v.allowed != nil && !v.allowed(leaf) {
+		return fmt.Errorf("%w: subject %q", ErrPeerNotAllowed, leaf.Subject.String())
+	}
+	return nil
+}
+
+// verifyChain verifies the presented chain against a fresh read of caFile
+// at the current time.
+func (v *peerVerifier) verifyChain(cs tls.ConnectionState) error {
+	opts := x509.VerifyOptions{
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{v.usage},
+		CurrentTime:   time.Now(),
+	}
+	if v.usage == x509.ExtKeyUsageServerAuth {
+		// On a client, cs.ServerName is the SNI name, which omits IPs.
+		opts.DNSName = cmp.Or(cs.ServerName, v.serverName)
+		if opts.DNSName == "" {
+			return ErrNoServerName
+		}
+	}
+	roots, err := loadRoots(v.caFile)
+	if err != nil {
+		v.lg.Warn("failed to load trusted CA file", zap.String("ca-file", v.caFile), zap.Error(err))
+		return err
+	}
+	opts.Roots = roots
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+		return fmt.Errorf("transport: verifying peer certificate: %w", err)
+	}
+	return nil
+}
+
+// allowedMatcher turns the Allowed* settings into a predicate on the peer's
+// leaf certificate, or nil when none is set. validate has ensured at most
+// one is.
+func (info TLSInfo) allowedMatcher() func(*x509.Certificate) bool {
+	cns := info.AllowedCNs
+	if info.AllowedCN != "" {
+		cns = []string{info.AllowedCN}
+	}
+	hosts := info.AllowedHostnames
+	if info.AllowedHostname != "" {
+		hosts = []string{info.AllowedHostname}
+	}
+	switch {
+	case len(cns) > 0:
+		cns = slices.Clone(cns)
+		return func(c *x509.Certificate) bool {
+			return slices.Contains(cns, c.Subject.CommonName)
+		}
+	case len(hosts) > 0:
+		hosts = slices.Clone(hosts)
+		return func(c *x509.Certificate) bool {
+			return slices.ContainsFunc(hosts, func(h string) bool { return c.VerifyHostname(h) == nil })
+		}
+	}
+	return nil
+}

@@ -24,12 +24,13 @@ func (r result) anyIs(target error) bool {
 	return errors.Is(r.serverErr, target) || errors.Is(r.clientErr, target)
 }
 
-// handshake runs a TLS handshake over net.Pipe plus a two-byte exchange, so
-// that a client certificate rejected after the TLS 1.3 client finished is
-// still seen by the client.
+// handshake runs a TLS handshake over loopback TCP plus a two-byte
+// exchange, so that a client certificate rejected after the TLS 1.3 client
+// finished is still seen by the client. (net.Pipe has no buffering, so a
+// side that aborts mid-flight would block on its alert until the deadline.)
 func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) result {
 	t.Helper()
-	sc, cc := net.Pipe()
+	sc, cc := tcpPair(t)
 	deadline := time.Now().Add(10 * time.Second)
 	_ = sc.SetDeadline(deadline)
 	_ = cc.SetDeadline(deadline)
@@ -65,6 +66,26 @@ func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) result {
 	out := <-done
 	res.serverErr, res.serverSawCN = out.err, out.cn
 	return res
+}
+
+// tcpPair returns both ends of a fresh loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		client.Close()
+		t.Fatal(err)
+	}
+	return server, client
 }
 
 // env is a CA with a server and a client certificate, and the TLSInfo each
@@ -124,31 +145,32 @@ func TestHandshake(t *testing.T) {
 		after   func(t *testing.T, e *env) // after the TLSInfos are filled in
 		wantOK  bool
 		wantErr error // must match one side's error when set
+		wantAs  any   // an errors.As target one side's error must match
 	}{
 		{name: "mutual TLS", wantOK: true},
 		{name: "TLS 1.2 only", wantOK: true, after: func(t *testing.T, e *env) {
 			e.client.MaxVersion = tls.VersionTLS12
 		}},
-		{name: "client cert from unknown CA", after: func(t *testing.T, e *env) {
+		{name: "client cert from unknown CA", wantAs: new(x509.UnknownAuthorityError), after: func(t *testing.T, e *env) {
 			e.client.CertFile, e.client.KeyFile = e.other.issue(t, "stranger", leafSpec{cn: "client"})
 		}},
-		{name: "server cert from unknown CA", after: func(t *testing.T, e *env) {
+		{name: "server cert from unknown CA", wantAs: new(x509.UnknownAuthorityError), after: func(t *testing.T, e *env) {
 			e.server.CertFile, e.server.KeyFile = e.other.issue(t, "stranger", e.serverSpec)
 		}},
 		{name: "insecure client accepts unknown CA", wantOK: true, after: func(t *testing.T, e *env) {
 			e.server.CertFile, e.server.KeyFile = e.other.issue(t, "stranger", e.serverSpec)
 			e.client.InsecureSkipVerify = true
 		}},
-		{name: "expired server cert", before: func(t *testing.T, e *env) {
+		{name: "expired server cert", wantAs: new(x509.CertificateInvalidError), before: func(t *testing.T, e *env) {
 			e.serverSpec.notBefore, e.serverSpec.notAfter = past, past.Add(time.Hour)
 		}},
-		{name: "expired client cert", before: func(t *testing.T, e *env) {
+		{name: "expired client cert", wantAs: new(x509.CertificateInvalidError), before: func(t *testing.T, e *env) {
 			e.clientSpec.notBefore, e.clientSpec.notAfter = past, past.Add(time.Hour)
 		}},
-		{name: "client cert without client auth usage", before: func(t *testing.T, e *env) {
+		{name: "client cert without client auth usage", wantAs: new(x509.CertificateInvalidError), before: func(t *testing.T, e *env) {
 			e.clientSpec.usages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		}},
-		{name: "server name mismatch", after: func(t *testing.T, e *env) {
+		{name: "server name mismatch", wantAs: new(x509.HostnameError), after: func(t *testing.T, e *env) {
 			e.client.ServerName = "elsewhere.example"
 		}},
 		{name: "IP server name from config", wantOK: true, after: func(t *testing.T, e *env) {
@@ -167,10 +189,10 @@ func TestHandshake(t *testing.T) {
 			e.server.ClientCertAuth, e.server.TrustedCAFile = false, ""
 			e.client.CertFile, e.client.KeyFile = "", ""
 		}},
-		{name: "client auth against system roots", after: func(t *testing.T, e *env) {
+		{name: "client auth against system roots", wantAs: new(x509.UnknownAuthorityError), after: func(t *testing.T, e *env) {
 			e.server.TrustedCAFile = ""
 		}},
-		{name: "client on system roots rejects test CA", after: func(t *testing.T, e *env) {
+		{name: "client on system roots rejects test CA", wantAs: new(x509.UnknownAuthorityError), after: func(t *testing.T, e *env) {
 			e.client.TrustedCAFile = ""
 		}},
 		{name: "separate client key pair", wantOK: true, after: func(t *testing.T, e *env) {
@@ -211,11 +233,15 @@ func TestHandshake(t *testing.T) {
 				tt.after(t, e)
 			}
 			res := handshake(t, fst(e.configs(t)), snd(e.configs(t)))
+			t.Logf("server: %v; client: %v", res.serverErr, res.clientErr)
 			if res.ok() != tt.wantOK {
 				t.Fatalf("handshake ok = %v, want %v (server: %v; client: %v)", res.ok(), tt.wantOK, res.serverErr, res.clientErr)
 			}
 			if tt.wantErr != nil && !res.anyIs(tt.wantErr) {
 				t.Errorf("errors (server: %v; client: %v), want %v", res.serverErr, res.clientErr, tt.wantErr)
+			}
+			if tt.wantAs != nil && !errors.As(res.serverErr, tt.wantAs) && !errors.As(res.clientErr, tt.wantAs) {
+				t.Errorf("errors (server: %v; client: %v), want a %T", res.serverErr, res.clientErr, tt.wantAs)
 			}
 		})
 	}

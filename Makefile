@@ -1,0 +1,33 @@
+# rafthttp: the two commands a newcomer needs are `make demo` and `make test`.
+GO ?= go
+FUZZTIME ?= 30s
+MODULES := . interop
+
+.PHONY: test test-root test-interop cover fuzz vet fmt demo bench
+
+## test: every module's tests with the race detector (goleak runs in each TestMain).
+test: test-root test-interop
+
+test-root:
+	$(GO) test -race -count=1 ./...
+
+test-interop:
+	@if [ -f interop/go.mod ]; then cd interop && $(GO) test -race -count=1 ./...; fi
+
+## cover: statement coverage of the root package.
+cover:
+	$(GO) test -count=1 -coverprofile=coverage.out .
+	$(GO) tool cover -func=coverage.out | tail -n 1
+
+## fuzz: run every fuzz target for FUZZTIME each.
+fuzz:
+	@for target in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
+		echo "== $$target"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	done
+
+vet:
+	@for m in $(MODULES); do [ -f $$m/go.mod ] && (cd $$m && $(GO) vet ./...) || true; done
+
+fmt:
+	gofmt -l -w .

@@ -18,7 +18,8 @@ var ErrNoDBSnapshot = errors.New("snap: snapshot file doesn't exist")
 const dbFileSuffix = ".snap.db"
 
 // Snapshotter stores database snapshots in one directory. Its methods are
-// safe for concurrent use as long as they save different indexes.
+// safe for concurrent use; concurrent saves of one index leave one complete
+// file.
 type Snapshotter struct {
 	// Immutable:
 	lg  *zap.Logger

@@ -64,10 +64,8 @@ func (t *Transport) newEnv() (*env, error) {
 	if e.leader == nil {
 		e.leader = stats.NewLeaderStats(lg, t.ID.String())
 	}
-	if e.streamRt, err = newStreamRoundTripper(t.TLSInfo, t.dialer(), cfg); err != nil {
-		return nil, err
-	}
-	if e.pipelineRt, err = newPipelineRoundTripper(t.TLSInfo, t.dialer()); err != nil {
+	e.streamRt, e.pipelineRt, e.snapshotRt, err = newRoundTrippers(t.TLSInfo, t.dialer(), cfg)
+	if err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -58,10 +58,11 @@ type env struct {
 	metrics  *metrics
 	cfg      settings
 
-	// streamRt dials stream connections (never reused, read deadlines on);
-	// pipelineRt carries pipeline and snapshot POSTs (keep-alive).
+	// Round trippers for streams, pipeline POSTs and snapshot POSTs; see
+	// newRoundTrippers for how they differ.
 	streamRt   http.RoundTripper
 	pipelineRt http.RoundTripper
+	snapshotRt http.RoundTripper
 }
 
 // reportCritical hands err to the application without ever blocking.

@@ -113,7 +113,7 @@ func waitStreams(t *testing.T, m *testMember, peerID types.ID) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -126,4 +126,19 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 func msg(typ raftpb.MessageType, from, to, term uint64) *raftpb.Message {
 	return &raftpb.Message{Type: &typ, From: proto.Uint64(from), To: proto.Uint64(to), Term: proto.Uint64(term)}
+}
+
+// startBenchMember starts a Transport with r behind an httptest server.
+func startBenchMember(tb testing.TB, id types.ID, r Raft) *testMember {
+	tb.Helper()
+	tr := &Transport{ID: id, ClusterID: 0xc1, Raft: r}
+	if err := tr.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(tr.Handler())
+	tb.Cleanup(func() {
+		tr.Stop()
+		srv.Close()
+	})
+	return &testMember{tr: tr, srv: srv}
 }

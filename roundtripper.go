@@ -46,27 +46,43 @@ func newPipelineRoundTripper(info transport.TLSInfo, dial dialFunc) (*http.Trans
 	return rt, nil
 }
 
-// newStreamRoundTripper dials stream connections. They are never reused,
-// and every read and write has a deadline: a peer that goes silent for
-// longer than the read timeout (it owes us a heartbeat every third of it)
-// is given up on, even if the TCP connection looks alive. etcd means to do
-// the same, but its deadlines are never installed.
-func newStreamRoundTripper(info transport.TLSInfo, dial dialFunc, cfg settings) (*http.Transport, error) {
-	deadlineDial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+// newRoundTrippers builds the Transport's three round trippers:
+//   - streams: never reused, a deadline on every read and write, so a peer
+//     that goes silent for longer than the read timeout (it owes us a
+//     heartbeat every third of it) is given up on even if TCP looks alive.
+//     etcd means to do this, but its deadlines are never installed.
+//   - pipeline: keep-alive, write deadlines, and the reply must start within
+//     the read timeout, so a half-open peer cannot hold a worker forever.
+//   - snapshots: keep-alive and write deadlines only; the receiver may take
+//     long to store a large DB before it answers.
+func newRoundTrippers(info transport.TLSInfo, dial dialFunc, cfg settings) (stream, pipeline, snapshot *http.Transport, err error) {
+	if stream, err = newHTTPTransport(info, withDeadlines(dial, cfg.readTimeout, cfg.writeTimeout)); err != nil {
+		return nil, nil, nil, err
+	}
+	// A negative limit keeps no idle connections, without the
+	// "Connection: close" header that DisableKeepAlives would add.
+	stream.MaxIdleConnsPerHost = -1
+	// Large reads amortise the per-read deadline over many messages.
+	stream.ReadBufferSize = 64 << 10
+	if pipeline, err = newPipelineRoundTripper(info, withDeadlines(dial, 0, cfg.writeTimeout)); err != nil {
+		return nil, nil, nil, err
+	}
+	pipeline.ResponseHeaderTimeout = cfg.readTimeout
+	if snapshot, err = newPipelineRoundTripper(info, withDeadlines(dial, 0, cfg.writeTimeout)); err != nil {
+		return nil, nil, nil, err
+	}
+	return stream, pipeline, snapshot, nil
+}
+
+// withDeadlines wraps every connection dial opens in a deadlineConn.
+func withDeadlines(dial dialFunc, read, write time.Duration) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &deadlineConn{Conn: c, readTimeout: cfg.readTimeout, writeTimeout: cfg.writeTimeout}, nil
+		return &deadlineConn{Conn: c, readTimeout: read, writeTimeout: write}, nil
 	}
-	rt, err := newHTTPTransport(info, deadlineDial)
-	if err != nil {
-		return nil, err
-	}
-	// A negative limit keeps no idle connections, without the
-	// "Connection: close" header that DisableKeepAlives would add.
-	rt.MaxIdleConnsPerHost = -1
-	return rt, nil
 }
 
 func newHTTPTransport(info transport.TLSInfo, dial dialFunc) (*http.Transport, error) {

@@ -71,7 +71,7 @@ func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 	body := io.MultiReader(bytes.NewReader(envelope), db)
 	req, err := s.env.newPostRequest(ctx, u, RaftSnapshotPrefix, contentTypeOctetStream, body, -1)
 	if err == nil {
-		err = s.env.doPost(s.env.pipelineRt, req, s.peerID)
+		err = s.env.doPost(s.env.snapshotRt, req, s.peerID)
 	}
 	if err != nil {
 		s.picker.unreachable(u)

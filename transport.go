@@ -224,6 +224,7 @@ func (t *Transport) Stop() {
 	wg.Wait()
 	closeIdle(e.streamRt)
 	closeIdle(e.pipelineRt)
+	closeIdle(e.snapshotRt)
 }
 
 func closeIdle(rt http.RoundTripper) {

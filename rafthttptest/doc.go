@@ -1,0 +1,16 @@
+// Package rafthttptest runs in-process clusters of rafthttp Transports on
+// loopback HTTP servers, with faults injected between them, so services
+// built on rafthttp can be tested under partitions, slow links, half-open
+// peers and restarts.
+//
+// Every connection between two members is dialled and accepted through a
+// fault layer that wraps the sockets. Faults are set per directed link
+// (from → to) and are applied to the bytes that cross it: partitions,
+// latency, bandwidth caps, resets and blackholes. Message loss as raft sees
+// it (DropMessages) is applied between the Transport and the member's Raft.
+// Nothing is hooked inside the Transport itself.
+//
+// Members deliver to a Recorder unless WithRaft supplies a Raft. The
+// package is meant for tests: NewCluster takes a testing.TB and registers
+// the cluster's shutdown with its Cleanup.
+package rafthttptest

@@ -1,6 +1,7 @@
 package rafthttp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"io"
 
@@ -61,18 +62,43 @@ func readLength(r io.Reader, scratch *[8]byte, limit uint64) (uint64, error) {
 }
 
 // readPayload reads exactly n bytes, reusing buf when it is large enough.
+// A large payload's buffer grows as bytes arrive, so a peer that announces
+// a big message and then stalls cannot make us allocate it up front.
 func readPayload(r io.Reader, buf []byte, n uint64) ([]byte, error) {
+	if uint64(cap(buf)) < n && n > scratchKeepBytes {
+		return readGrowing(r, n)
+	}
 	if uint64(cap(buf)) < n {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
 	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
+		return nil, noEOF(err)
 	}
 	return buf, nil
+}
+
+// readGrowing reads exactly n bytes into a buffer that doubles as needed.
+func readGrowing(r io.Reader, n uint64) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(scratchKeepBytes)
+	got, err := b.ReadFrom(io.LimitReader(r, int64(n)))
+	if err != nil {
+		return nil, err
+	}
+	if uint64(got) != n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return b.Bytes(), nil
+}
+
+// noEOF turns a clean EOF inside a record into an unexpected one: the
+// stream ended mid-record.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // scratchKeepBytes is the largest decode buffer a connection keeps between

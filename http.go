@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 
@@ -156,7 +157,7 @@ func readLimited(r io.Reader, declared int64, limit uint64) ([]byte, error) {
 	if declared > 0 {
 		buf.Grow(int(min(declared, maxPrealloc, int64(limit))))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
+	n, err := buf.ReadFrom(io.LimitReader(r, int64(min(limit, math.MaxInt64-1))+1))
 	if err != nil {
 		return nil, err
 	}

@@ -193,13 +193,21 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 	}, nil
 }
 
-// readEntries reads count length-prefixed entries whose sizes add up to at
-// most the decoder's limit.
+// entryOverhead is what one decoded entry costs in memory beyond its
+// bytes; charging it keeps a flood of empty entries within the limit.
+const entryOverhead = 64
+
+// readEntries reads count length-prefixed entries whose sizes, plus
+// entryOverhead each, add up to at most the decoder's limit.
 func (dec *msgAppV2Decoder) readEntries(count uint64) ([]*raftpb.Entry, error) {
 	const maxPrealloc = 1024
 	entries := make([]*raftpb.Entry, 0, min(count, maxPrealloc))
 	budget := dec.limit
 	for range count {
+		if budget < entryOverhead {
+			return nil, ErrExceedSizeLimit
+		}
+		budget -= entryOverhead
 		n, err := readLength(dec.r, &dec.lenBuf, budget)
 		if err != nil {
 			return nil, noEOF(err)
@@ -217,13 +225,4 @@ func (dec *msgAppV2Decoder) readEntries(count uint64) ([]*raftpb.Entry, error) {
 		entries = append(entries, e)
 	}
 	return entries, nil
-}
-
-// noEOF turns a clean EOF inside a record into an unexpected one: the
-// stream ended mid-record.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }

@@ -19,11 +19,11 @@ import (
 // are unexported: only this package implements it, and Transport.Get
 // returns it so tests and handlers can reach a member's channels.
 type Peer interface {
+	attachOutgoingConn(conn *outgoingConn)
 	send(m *raftpb.Message)
 	sendSnap(m *snap.Message)
-	update(urls types.URLs)
-	attachOutgoingConn(conn *outgoingConn)
 	activeSince() time.Time
+	update(urls types.URLs)
 	stop()
 }
 

@@ -10,19 +10,19 @@ import (
 	"github.com/rafthttp/rafthttp/types"
 )
 
-// failureType says which channel failed and while doing what.
-type failureType struct {
-	source string
-	action string
+// failure says which channel failed and while doing what.
+type failure struct {
+	channel string // the channel that failed, e.g. "pipeline"
+	action  string // what it was doing, e.g. "write"
 }
 
 // peerStatus tracks whether any channel to a peer currently works. All of a
 // peer's channels share one; it logs only on transitions.
 type peerStatus struct {
-	lg      *zap.Logger
-	local   types.ID
 	id      types.ID
+	local   types.ID
 	metrics *metrics
+	lg      *zap.Logger
 
 	mu     sync.Mutex
 	active bool
@@ -45,10 +45,10 @@ func (s *peerStatus) activate() {
 	s.metrics.activePeers.WithLabelValues(s.local.String(), s.id.String()).Inc()
 }
 
-func (s *peerStatus) deactivate(failure failureType, reason string) {
+func (s *peerStatus) deactivate(failure failure, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	msg := fmt.Sprintf("failed to %s %s on %s (%s)", failure.action, s.id, failure.source, reason)
+	msg := fmt.Sprintf("failed to %s %s on %s (%s)", failure.action, s.id, failure.channel, reason)
 	if !s.active {
 		s.lg.Debug("peer deactivated again", zap.Stringer("peer-id", s.id), zap.String("error", msg))
 		return
@@ -61,17 +61,15 @@ func (s *peerStatus) deactivate(failure failureType, reason string) {
 	s.metrics.disconnectedPeers.WithLabelValues(s.local.String(), s.id.String()).Inc()
 }
 
-func (s *peerStatus) isActive() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.active
-}
+// isActive reports whether some channel to the peer currently works.
+func (s *peerStatus) isActive() bool { return !s.activeSince().IsZero() }
 
 // activeSince is when the peer last became active, or zero while inactive.
 func (s *peerStatus) activeSince() time.Time {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.since
+	since := s.since
+	s.mu.Unlock()
+	return since
 }
 
 // forget removes the peer's active gauge when the peer goes away, so a

@@ -68,7 +68,7 @@ func (p *pipeline) deliver(ctx context.Context, m *raftpb.Message) {
 	}
 	isApp, isSnap := m.GetType() == raftpb.MsgApp, m.GetType() == raftpb.MsgSnap
 	if err != nil {
-		p.status.deactivate(failureType{source: channelPipeline, action: "write"}, err.Error())
+		p.status.deactivate(failure{channel: channelPipeline, action: "write"}, err.Error())
 		if isApp && p.followerStats != nil {
 			p.followerStats.Fail()
 		}

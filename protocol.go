@@ -87,13 +87,12 @@ func (t streamType) endpoint() string {
 // String is the label used in logs, as etcd words it.
 func (t streamType) String() string {
 	switch t {
-	case streamTypeMsgAppV2:
-		return "stream MsgApp v2"
 	case streamTypeMessage:
 		return "stream Message"
-	default:
-		return "unknown stream"
+	case streamTypeMsgAppV2:
+		return "stream MsgApp v2"
 	}
+	return "unknown stream"
 }
 
 // streamTypeFromDir maps the directory of a stream request path back to

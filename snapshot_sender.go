@@ -40,7 +40,7 @@ func (s *snapshotSender) send(ctx context.Context, m *snap.Message) {
 	m.CloseWithError(err)
 	if err != nil {
 		lg.Warn("failed to send database snapshot", zap.Error(err))
-		s.status.deactivate(failureType{source: channelSnapshot, action: "post"}, err.Error())
+		s.status.deactivate(failure{channel: channelSnapshot, action: "post"}, err.Error())
 		s.env.raft.ReportUnreachable(m.GetTo())
 		s.env.raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 		s.env.metrics.sentFailures.WithLabelValues(to).Inc()

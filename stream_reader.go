@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path"
 	"strings"
 	"sync/atomic"
 
@@ -55,7 +54,7 @@ func (r *streamReader) session(ctx context.Context) {
 	body, err := r.dial(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.status.deactivate(failureType{source: r.typ.String(), action: "dial"}, err.Error())
+			r.status.deactivate(failure{channel: r.typ.String(), action: "dial"}, err.Error())
 		}
 		return
 	}
@@ -65,7 +64,7 @@ func (r *streamReader) session(ctx context.Context) {
 	body.Close()
 	r.lg.Warn("lost TCP streaming connection with remote peer", zap.Error(err))
 	if ctx.Err() == nil && !errors.Is(err, io.EOF) && !isClosedConnError(err) {
-		r.status.deactivate(failureType{source: r.typ.String(), action: "read"}, err.Error())
+		r.status.deactivate(failure{channel: r.typ.String(), action: "read"}, err.Error())
 	}
 }
 
@@ -119,7 +118,7 @@ func (r *streamReader) deliver(m *raftpb.Message, from string) {
 // caller owns the returned body.
 func (r *streamReader) dial(ctx context.Context) (io.ReadCloser, error) {
 	u := r.picker.pick()
-	u.Path = path.Join(r.typ.endpoint(), r.env.local.String())
+	u.Path = r.typ.endpoint() + "/" + r.env.local.String()
 	r.lg.Debug("dial stream reader", zap.String("address", u.String()))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

@@ -171,7 +171,7 @@ func (w *streamWriter) flush(cur *writerConn, action string) *writerConn {
 
 // fail gives up on a connection after a write error.
 func (w *streamWriter) fail(cur *writerConn, action string, err error) {
-	w.status.deactivate(failureType{source: w.typ.String(), action: action}, err.Error())
+	w.status.deactivate(failure{channel: w.typ.String(), action: action}, err.Error())
 	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Inc()
 	w.closeConn(cur, "lost TCP streaming connection with remote peer")
 }

@@ -182,11 +182,12 @@ func (t *Transport) SendSnapshot(m *snap.Message) {
 // ActiveSince returns when the peer became active, or the zero time.
 func (t *Transport) ActiveSince(id types.ID) time.Time {
 	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if p, ok := t.peers[id]; ok {
-		return p.activeSince()
+	p := t.peers[id]
+	t.mu.RUnlock()
+	if p == nil {
+		return time.Time{}
 	}
-	return time.Time{}
+	return p.activeSince()
 }
 
 // ActivePeers returns the number of peers currently active.

@@ -41,10 +41,7 @@ func (t *Transport) AddRemote(id types.ID, us []string) {
 	if e == nil {
 		return
 	}
-	if _, ok := t.peers[id]; ok {
-		return
-	}
-	if _, ok := t.remotes[id]; ok {
+	if t.peers[id] != nil || t.remotes[id] != nil {
 		return
 	}
 	urls, err := types.NewURLs(us)

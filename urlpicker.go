@@ -23,20 +23,19 @@ func newURLPicker(urls types.URLs) *urlPicker {
 // update replaces the URLs and starts again from the first.
 func (p *urlPicker) update(urls types.URLs) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.urls = urls
-	p.picked = 0
+	p.urls, p.picked = urls, 0
+	p.mu.Unlock()
 }
 
 // pick returns the current URL. The returned value is a copy the caller
 // may modify.
-func (p *urlPicker) pick() url.URL {
+func (p *urlPicker) pick() (u url.URL) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.urls) == 0 {
-		return url.URL{}
+	if len(p.urls) > 0 {
+		u = p.urls[p.picked]
 	}
-	return p.urls[p.picked]
+	p.mu.Unlock()
+	return u
 }
 
 // unreachable moves on from u if u is still the current choice. Failures

@@ -4,10 +4,9 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
-	_ "go.etcd.io/etcd/server/v3/etcdserver/api/rafthttp"
-	_ "github.com/rafthttp/rafthttp"
 )
 
+// TestMain fails the run if any goroutine outlives the tests.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

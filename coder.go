@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -76,6 +77,28 @@ func readPayload(r io.Reader, buf []byte, n uint64) ([]byte, error) {
 		return nil, noEOF(err)
 	}
 	return buf, nil
+}
+
+// appendPayload appends exactly n bytes from r to dst, growing dst as the
+// bytes arrive rather than by n up front.
+func appendPayload(r io.Reader, dst []byte, n uint64) ([]byte, error) {
+	if free := uint64(cap(dst) - len(dst)); n <= free || n <= scratchKeepBytes {
+		start := len(dst)
+		dst = slices.Grow(dst, int(n))[:start+int(n)]
+		if _, err := io.ReadFull(r, dst[start:]); err != nil {
+			return nil, noEOF(err)
+		}
+		return dst, nil
+	}
+	b := bytes.NewBuffer(dst)
+	got, err := b.ReadFrom(io.LimitReader(r, int64(n)))
+	if err != nil {
+		return nil, err
+	}
+	if uint64(got) != n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return b.Bytes(), nil
 }
 
 // readGrowing reads exactly n bytes into a buffer that doubles as needed.

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // The "message" stream codec. Every frame is
@@ -44,7 +43,7 @@ func (enc *messageEncoder) encode(m *raftpb.Message) error {
 func appendMessageFrame(dst []byte, m *raftpb.Message) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, make([]byte, 8)...)
-	dst, err := proto.MarshalOptions{}.MarshalAppend(dst, m)
+	dst, err := appendMessage(dst, m)
 	if err != nil {
 		return nil, fmt.Errorf("rafthttp: marshal %v: %w", m.GetType(), err)
 	}
@@ -65,8 +64,8 @@ func newMessageDecoder(r io.Reader, limit uint64) *messageDecoder {
 	return &messageDecoder{r: r, limit: limit}
 }
 
-// decode reads one frame. protobuf-go copies bytes fields out of the input,
-// so the scratch buffer can be reused for the next frame.
+// decode reads one frame. Decoded messages never alias the input, so the
+// scratch buffer can be reused for the next frame.
 func (dec *messageDecoder) decode() (*raftpb.Message, error) {
 	n, err := readLength(dec.r, &dec.lenBuf, dec.limit)
 	if err != nil {
@@ -77,8 +76,8 @@ func (dec *messageDecoder) decode() (*raftpb.Message, error) {
 		return nil, err
 	}
 	dec.scratch = keepScratch(payload)
-	m := &raftpb.Message{}
-	if err := proto.Unmarshal(payload, m); err != nil {
+	m, err := decodeMessage(payload)
+	if err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal message frame: %w", err)
 	}
 	return m, nil

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // The "msgappv2" stream codec. Each record starts with a type byte:
@@ -87,9 +86,8 @@ func (enc *msgAppV2Encoder) appendEntries(dst []byte, m *raftpb.Message) ([]byte
 	dst = append(dst, msgAppV2AppEntries)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(len(entries)))
 	for _, e := range entries {
-		dst = binary.BigEndian.AppendUint64(dst, uint64(proto.Size(e)))
 		var err error
-		if dst, err = (proto.MarshalOptions{}).MarshalAppend(dst, e); err != nil {
+		if dst, err = appendEntryRecord(dst, e); err != nil {
 			return nil, fmt.Errorf("rafthttp: marshal entry: %w", err)
 		}
 	}
@@ -143,25 +141,17 @@ func (dec *msgAppV2Decoder) decodeFull() (*raftpb.Message, error) {
 	if err != nil {
 		return nil, noEOF(err)
 	}
-	m, err := dec.unmarshal(n, &raftpb.Message{})
-	if err != nil {
-		return nil, err
-	}
-	dec.state.advance(m)
-	return m, nil
-}
-
-// unmarshal reads n bytes into msg.
-func (dec *msgAppV2Decoder) unmarshal(n uint64, msg *raftpb.Message) (*raftpb.Message, error) {
 	payload, err := readPayload(dec.r, dec.scratch, n)
 	if err != nil {
 		return nil, err
 	}
 	dec.scratch = keepScratch(payload)
-	if err := proto.Unmarshal(payload, msg); err != nil {
+	m, err := decodeMessage(payload)
+	if err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 message: %w", err)
 	}
-	return msg, nil
+	dec.state.advance(m)
+	return m, nil
 }
 
 func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
@@ -178,19 +168,15 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 	if _, err := io.ReadFull(dec.r, dec.lenBuf[:]); err != nil {
 		return nil, noEOF(err)
 	}
-	typ := raftpb.MsgApp
-	term, index := dec.state.term, dec.state.index
+	box := &messageBox{typ: raftpb.MsgApp, from: dec.remote, to: dec.local,
+		term: dec.state.term, logTerm: dec.state.term, index: dec.state.index,
+		commit: binary.BigEndian.Uint64(dec.lenBuf[:])}
 	dec.state.index += count
-	return &raftpb.Message{
-		Type:    &typ,
-		From:    proto.Uint64(dec.remote),
-		To:      proto.Uint64(dec.local),
-		Term:    proto.Uint64(term),
-		LogTerm: proto.Uint64(term),
-		Index:   proto.Uint64(index),
-		Entries: entries,
-		Commit:  proto.Uint64(binary.BigEndian.Uint64(dec.lenBuf[:])),
-	}, nil
+	m := &box.msg
+	m.Type, m.From, m.To = &box.typ, &box.from, &box.to
+	m.Term, m.LogTerm, m.Index, m.Commit = &box.term, &box.logTerm, &box.index, &box.commit
+	m.Entries = entries
+	return m, nil
 }
 
 // entryOverhead is what one decoded entry costs in memory beyond its
@@ -198,10 +184,12 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 const entryOverhead = 64
 
 // readEntries reads count length-prefixed entries whose sizes, plus
-// entryOverhead each, add up to at most the decoder's limit.
+// entryOverhead each, add up to at most the decoder's limit. The entries'
+// bytes are gathered in the scratch buffer and decoded together.
 func (dec *msgAppV2Decoder) readEntries(count uint64) ([]*raftpb.Entry, error) {
 	const maxPrealloc = 1024
-	entries := make([]*raftpb.Entry, 0, min(count, maxPrealloc))
+	ends := make([]int, 0, min(count, maxPrealloc))
+	raw := dec.scratch[:0]
 	budget := dec.limit
 	for range count {
 		if budget < entryOverhead {
@@ -213,16 +201,15 @@ func (dec *msgAppV2Decoder) readEntries(count uint64) ([]*raftpb.Entry, error) {
 			return nil, noEOF(err)
 		}
 		budget -= n
-		payload, err := readPayload(dec.r, dec.scratch, n)
-		if err != nil {
+		if raw, err = appendPayload(dec.r, raw, n); err != nil {
 			return nil, err
 		}
-		dec.scratch = keepScratch(payload)
-		e := &raftpb.Entry{}
-		if err := proto.Unmarshal(payload, e); err != nil {
-			return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
-		}
-		entries = append(entries, e)
+		ends = append(ends, len(raw))
+	}
+	dec.scratch = keepScratch(raw)
+	entries, err := decodeEntries(raw, ends)
+	if err != nil {
+		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
 	}
 	return entries, nil
 }

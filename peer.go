@@ -77,7 +77,8 @@ func startPeer(e *env, id types.ID, urls types.URLs, fs *stats.FollowerStats) *p
 	p.wg.Go(func() { p.process(propc) })
 	for _, typ := range []streamType{streamTypeMsgAppV2, streamTypeMessage} {
 		r := &streamReader{env: e, lg: lg.With(zap.Stringer("stream-reader-type", typ)), typ: typ,
-			peerID: id, picker: picker, status: status, recvc: recvc, propc: propc, paused: &p.paused}
+			peerID: id, picker: picker, status: status, recvc: recvc, propc: propc, paused: &p.paused,
+			receivedBytes: e.metrics.receivedBytes.WithLabelValues(id.String())}
 		p.wg.Go(func() { r.run(p.ctx) })
 	}
 	lg.Info("started remote peer")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/types"
 )
@@ -30,6 +30,8 @@ type streamReader struct {
 	recvc  chan<- *raftpb.Message
 	propc  chan<- *raftpb.Message
 	paused *atomic.Bool
+	// receivedBytes is the peer's peer_received_bytes_total series.
+	receivedBytes prometheus.Counter
 }
 
 // run dials and reads until ctx is done. Cancelling ctx also aborts a dial
@@ -85,18 +87,27 @@ func (r *streamReader) decodeLoop(body io.Reader) error {
 		if err != nil {
 			return err
 		}
-		from := types.ID(m.GetFrom()).String()
-		r.env.metrics.receivedBytes.WithLabelValues(from).Add(float64(proto.Size(m)))
+		r.countReceived(m)
 		if r.paused.Load() || isLinkHeartbeat(m) {
 			continue
 		}
-		r.deliver(m, from)
+		r.deliver(m)
 	}
+}
+
+// countReceived adds m to peer_received_bytes_total, labelled with its
+// sender as etcd does (link heartbeats count under "0").
+func (r *streamReader) countReceived(m *raftpb.Message) {
+	c := r.receivedBytes
+	if c == nil || types.ID(m.GetFrom()) != r.peerID {
+		c = r.env.metrics.receivedBytes.WithLabelValues(types.ID(m.GetFrom()).String())
+	}
+	c.Add(float64(messageSize(m)))
 }
 
 // deliver queues m for raft without blocking; a full queue drops it with a
 // warning and a metric, as raft retransmits what it needs.
-func (r *streamReader) deliver(m *raftpb.Message, from string) {
+func (r *streamReader) deliver(m *raftpb.Message) {
 	c := r.recvc
 	if m.GetType() == raftpb.MsgProp {
 		c = r.propc
@@ -110,6 +121,7 @@ func (r *streamReader) deliver(m *raftpb.Message, from string) {
 	if r.status.isActive() {
 		msg = "dropped internal Raft message since receiving buffer is full (overloaded network)"
 	}
+	from := types.ID(m.GetFrom()).String()
 	r.lg.Warn(msg, zap.Stringer("message-type", m.GetType()), zap.String("from", from))
 	r.env.metrics.recvFailures.WithLabelValues(from).Inc()
 }

@@ -2,12 +2,12 @@ package rafthttp
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
 	"sync"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/stats"
 	"github.com/rafthttp/rafthttp/types"
@@ -27,6 +27,9 @@ type streamWriter struct {
 	// followerStats records MsgApp latency on the msgappv2 stream.
 	followerStats *stats.FollowerStats
 
+	// sentBytes is this peer's peer_sent_bytes_total series.
+	sentBytes prometheus.Counter
+
 	msgc  chan *raftpb.Message
 	connc chan *outgoingConn
 	// done is closed when run returns; attach uses it to refuse new conns.
@@ -41,9 +44,10 @@ func newStreamWriter(e *env, lg *zap.Logger, typ streamType, id types.ID, status
 	return &streamWriter{
 		env: e, lg: lg.With(zap.Stringer("stream-writer-type", typ)), typ: typ, peerID: id,
 		status: status, followerStats: fs,
-		msgc:  make(chan *raftpb.Message, e.cfg.streamBufSize),
-		connc: make(chan *outgoingConn),
-		done:  make(chan struct{}),
+		sentBytes: e.metrics.sentBytes.WithLabelValues(id.String()),
+		msgc:      make(chan *raftpb.Message, e.cfg.streamBufSize),
+		connc:     make(chan *outgoingConn),
+		done:      make(chan struct{}),
 	}
 }
 
@@ -138,7 +142,7 @@ func (w *streamWriter) write(cur *writerConn, m *raftpb.Message) *writerConn {
 	if w.typ == streamTypeMsgAppV2 && w.followerStats != nil {
 		w.followerStats.Succ(time.Since(start))
 	}
-	cur.unflushed += proto.Size(m)
+	cur.unflushed += messageSize(m)
 	if len(w.msgc) > 0 && cur.batched < w.env.cfg.streamBufSize/2 {
 		cur.batched++
 		return cur
@@ -164,7 +168,7 @@ func (w *streamWriter) flush(cur *writerConn, action string) *writerConn {
 		w.fail(cur, action, err)
 		return nil
 	}
-	w.env.metrics.sentBytes.WithLabelValues(w.peerID.String()).Add(float64(cur.unflushed))
+	w.sentBytes.Add(float64(cur.unflushed))
 	cur.unflushed, cur.batched = 0, 0
 	return cur
 }

@@ -12,7 +12,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/snap"
 	"github.com/rafthttp/rafthttp/stats"
@@ -145,7 +144,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 		}
 		if p, ok := t.peers[to]; ok {
 			if m.GetType() == raftpb.MsgApp && t.env.server != nil {
-				t.env.server.SendAppendReq(proto.Size(m))
+				t.env.server.SendAppendReq(messageSize(m))
 			}
 			p.send(m)
 			continue

@@ -1,0 +1,251 @@
+package rafthttp
+
+import (
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// A hand-written protobuf decoder for the messages raft sends most. It
+// builds the same message proto.Unmarshal would (including which fields
+// are present), but in a handful of allocations: one box for the message
+// and its scalar fields, one for all entries, one for the entry pointers
+// and one for all byte fields. Input it does not cover — snapshots, nested
+// responses, unknown fields or enum values, malformed bytes — is handed to
+// proto.Unmarshal, so results and errors never differ. The result never
+// aliases the input.
+
+// messageBox holds a message and the scalars its pointer fields point to.
+type messageBox struct {
+	msg                                                      raftpb.Message
+	typ                                                      raftpb.MessageType
+	to, from, term, logTerm, index, commit, rejectHint, vote uint64
+	reject                                                   bool
+}
+
+// entryBox holds an entry and the scalars its pointer fields point to.
+type entryBox struct {
+	entry       raftpb.Entry
+	typ         raftpb.EntryType
+	term, index uint64
+}
+
+// Largest enum values raftpb knows; larger ones are unknown fields.
+const (
+	maxMessageType = raftpb.MsgForgetLeader
+	maxEntryType   = raftpb.EntryConfChangeV2
+)
+
+// decodeMessage decodes one raftpb.Message.
+func decodeMessage(b []byte) (*raftpb.Message, error) {
+	if m, ok := fastDecodeMessage(b); ok {
+		return m, nil
+	}
+	m := &raftpb.Message{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func fastDecodeMessage(b []byte) (*raftpb.Message, bool) {
+	entries, byteLen, ok := scanMessage(b)
+	if !ok {
+		return nil, false
+	}
+	d := slabs{bytes: make([]byte, 0, byteLen)}
+	if entries > 0 {
+		d.entries = make([]entryBox, 0, entries)
+	}
+	box := &messageBox{}
+	if !d.fillMessage(box, b) {
+		return nil, false
+	}
+	if entries > 0 {
+		box.msg.Entries = d.entryPointers()
+	}
+	return &box.msg, true
+}
+
+// decodeEntries decodes the entries stored back to back in raw, the i-th
+// ending at ends[i], sharing slabs like fastDecodeMessage.
+func decodeEntries(raw []byte, ends []int) ([]*raftpb.Entry, error) {
+	d := slabs{bytes: make([]byte, 0, len(raw)), entries: make([]entryBox, 0, len(ends))}
+	ptrs := make([]*raftpb.Entry, len(ends))
+	start := 0
+	for i, end := range ends {
+		if d.addEntry(raw[start:end]) {
+			ptrs[i] = &d.entries[len(d.entries)-1].entry
+		} else {
+			e := &raftpb.Entry{}
+			if err := proto.Unmarshal(raw[start:end], e); err != nil {
+				return nil, err
+			}
+			ptrs[i] = e
+		}
+		start = end
+	}
+	return ptrs, nil
+}
+
+// isMessageVarint reports whether num is a varint field of Message.
+func isMessageVarint(num protowire.Number) bool {
+	return (num >= 1 && num <= 6) || num == 8 || num == 10 || num == 11 || num == 13
+}
+
+// scanMessage checks that every top-level field is one the fast decoder
+// handles and counts the entries and the bytes byte fields need.
+func scanMessage(b []byte) (entries, byteLen int, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, 0, false
+		}
+		b = b[n:]
+		switch {
+		case typ == protowire.VarintType && isMessageVarint(num):
+			_, n = protowire.ConsumeVarint(b)
+		case typ == protowire.BytesType && (num == 7 || num == 12):
+			var v []byte
+			v, n = protowire.ConsumeBytes(b)
+			byteLen += len(v)
+			if num == 7 {
+				entries++
+			}
+		default:
+			return 0, 0, false
+		}
+		if n < 0 {
+			return 0, 0, false
+		}
+		b = b[n:]
+	}
+	return entries, byteLen, true
+}
+
+// slabs hands out the shared backing memory of one decoded message.
+type slabs struct {
+	bytes   []byte
+	entries []entryBox
+}
+
+// copyBytes copies v into the byte slab. The result is never nil (an empty
+// field is present) and its capacity ends at its length, so appending to
+// it cannot overwrite a neighbour.
+func (d *slabs) copyBytes(v []byte) []byte {
+	start := len(d.bytes)
+	d.bytes = append(d.bytes, v...)
+	return d.bytes[start:len(d.bytes):len(d.bytes)]
+}
+
+func (d *slabs) entryPointers() []*raftpb.Entry {
+	ptrs := make([]*raftpb.Entry, len(d.entries))
+	for i := range d.entries {
+		ptrs[i] = &d.entries[i].entry
+	}
+	return ptrs
+}
+
+// fillMessage decodes b, already checked by scanMessage, into box.
+func (d *slabs) fillMessage(box *messageBox, b []byte) bool {
+	for len(b) > 0 {
+		num, _, n := protowire.ConsumeTag(b)
+		b = b[n:]
+		if num == 7 || num == 12 {
+			v, n := protowire.ConsumeBytes(b)
+			b = b[n:]
+			if num == 12 {
+				box.msg.Context = d.copyBytes(v)
+			} else if !d.addEntry(v) {
+				return false
+			}
+			continue
+		}
+		v, n := protowire.ConsumeVarint(b)
+		b = b[n:]
+		if !box.set(num, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// set stores varint field num of the message.
+func (box *messageBox) set(num protowire.Number, v uint64) bool {
+	m := &box.msg
+	switch num {
+	case 1:
+		if v > uint64(maxMessageType) {
+			return false
+		}
+		box.typ, m.Type = raftpb.MessageType(v), &box.typ
+	case 2:
+		box.to, m.To = v, &box.to
+	case 3:
+		box.from, m.From = v, &box.from
+	case 4:
+		box.term, m.Term = v, &box.term
+	case 5:
+		box.logTerm, m.LogTerm = v, &box.logTerm
+	case 6:
+		box.index, m.Index = v, &box.index
+	case 8:
+		box.commit, m.Commit = v, &box.commit
+	case 10:
+		box.reject, m.Reject = protowire.DecodeBool(v), &box.reject
+	case 11:
+		box.rejectHint, m.RejectHint = v, &box.rejectHint
+	case 13:
+		box.vote, m.Vote = v, &box.vote
+	}
+	return true
+}
+
+// addEntry decodes one entry into the entry slab.
+func (d *slabs) addEntry(b []byte) bool {
+	d.entries = append(d.entries, entryBox{})
+	eb := &d.entries[len(d.entries)-1]
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		if num == 4 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return false
+			}
+			b, eb.entry.Data = b[n:], d.copyBytes(v)
+			continue
+		}
+		if typ != protowire.VarintType {
+			return false
+		}
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 || !eb.set(num, v) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// set stores varint field num of the entry.
+func (eb *entryBox) set(num protowire.Number, v uint64) bool {
+	e := &eb.entry
+	switch num {
+	case 1:
+		if v > uint64(maxEntryType) {
+			return false
+		}
+		eb.typ, e.Type = raftpb.EntryType(v), &eb.typ
+	case 2:
+		eb.term, e.Term = v, &eb.term
+	case 3:
+		eb.index, e.Index = v, &eb.index
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,135 @@
+package rafthttp
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// randomMessage builds a message with a random subset of fields set, so
+// presence (a field set to zero versus unset) is exercised too.
+func randomMessage(r *rand.Rand) *raftpb.Message {
+	opt := func() *uint64 {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		return proto.Uint64(r.Uint64() >> r.UintN(64))
+	}
+	m := &raftpb.Message{To: opt(), From: opt(), Term: opt(), LogTerm: opt(), Index: opt(),
+		Commit: opt(), RejectHint: opt(), Vote: opt()}
+	if r.IntN(4) > 0 {
+		m.Type = raftpb.MessageType(r.IntN(24)).Enum()
+	}
+	if r.IntN(3) == 0 {
+		m.Reject = proto.Bool(r.IntN(2) == 0)
+	}
+	if r.IntN(3) == 0 {
+		m.Context = make([]byte, r.IntN(5))
+	}
+	for range r.IntN(4) {
+		e := &raftpb.Entry{Term: opt(), Index: opt()}
+		if r.IntN(2) == 0 {
+			e.Type = raftpb.EntryType(r.IntN(3)).Enum()
+		}
+		if r.IntN(3) > 0 {
+			e.Data = make([]byte, r.IntN(40))
+		}
+		m.Entries = append(m.Entries, e)
+	}
+	return m
+}
+
+func TestFastCodecMatchesProto(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 20000 {
+		m := randomMessage(r)
+		want, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendMessage(nil, m)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("case %d: appendMessage = %x, %v; proto.Marshal = %x", i, got, err, want)
+		}
+		if n := messageSize(m); n != len(want) {
+			t.Fatalf("case %d: messageSize = %d, want %d", i, n, len(want))
+		}
+		dec, ok := fastDecodeMessage(want)
+		if !ok || !proto.Equal(dec, m) {
+			t.Fatalf("case %d: fast decode = %v (ok %v), want %v", i, dec, ok, m)
+		}
+	}
+}
+
+func TestFastCodecFallsBack(t *testing.T) {
+	snapMsg := msg(raftpb.MsgSnap, 1, 2, 3)
+	snapMsg.Snapshot = &raftpb.Snapshot{Data: []byte("x"), Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(7)}}
+	withResponses := msg(raftpb.MsgStorageAppend, 1, 2, 3)
+	withResponses.Responses = []*raftpb.Message{msg(raftpb.MsgAppResp, 2, 1, 3)}
+	tests := map[string]*raftpb.Message{"snapshot": snapMsg, "responses": withResponses}
+	for name, m := range tests {
+		t.Run(name, func(t *testing.T) {
+			want, _ := proto.Marshal(m)
+			got, err := appendMessage(nil, m)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("appendMessage = %x, %v; want %x", got, err, want)
+			}
+			if _, ok := fastDecodeMessage(want); ok {
+				t.Fatal("fast decoder accepted a message it does not cover")
+			}
+			dec, err := decodeMessage(want)
+			if err != nil || !proto.Equal(dec, m) {
+				t.Fatalf("decodeMessage = %v, %v", dec, err)
+			}
+		})
+	}
+}
+
+func TestFastDecodeDoesNotAliasOrOverlap(t *testing.T) {
+	m := msg(raftpb.MsgApp, 1, 2, 1)
+	m.Entries = []*raftpb.Entry{{Data: []byte("ab")}, {Data: []byte("cd")}}
+	m.Context = []byte("ctx")
+	b, _ := proto.Marshal(m)
+	dec, err := decodeMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b)
+	_ = append(dec.Entries[0].Data, 'X')
+	if string(dec.Entries[0].Data) != "ab" || string(dec.Entries[1].Data) != "cd" || string(dec.Context) != "ctx" {
+		t.Fatalf("decoded bytes changed: %q %q %q", dec.Entries[0].Data, dec.Entries[1].Data, dec.Context)
+	}
+}
+
+// FuzzFastDecode checks the hand-written decoder against proto.Unmarshal
+// on arbitrary bytes: same verdict, equal messages.
+func FuzzFastDecode(f *testing.F) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 16 {
+		b, _ := proto.Marshal(randomMessage(r))
+		f.Add(b)
+	}
+	f.Add([]byte{0x08, 0x99, 0x01}) // unknown enum value
+	f.Add([]byte{0x78, 0x01})       // unknown field 15
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := &raftpb.Message{}
+		wantErr := proto.Unmarshal(b, want)
+		got, err := decodeMessage(b)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("decodeMessage error %v, proto.Unmarshal error %v", err, wantErr)
+		}
+		if err == nil && !proto.Equal(got, want) {
+			t.Fatalf("decodeMessage = %v, proto.Unmarshal = %v", got, want)
+		}
+		if err == nil && fastEncodable(got) {
+			enc, _ := appendMessage(nil, got)
+			ref, _ := proto.Marshal(got)
+			if !bytes.Equal(enc, ref) {
+				t.Fatalf("re-encoding differs: %x vs %x", enc, ref)
+			}
+		}
+	})
+}

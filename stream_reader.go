@@ -129,12 +129,13 @@ func (r *streamReader) deliver(m *raftpb.Message) {
 // dial opens the stream and checks the peer's answer; on success the
 // caller owns the returned body.
 func (r *streamReader) dial(ctx context.Context) (io.ReadCloser, error) {
-	u := r.picker.pick()
+	picked := r.picker.pick()
+	u := picked
 	u.Path = r.typ.endpoint() + "/" + r.env.local.String()
 	r.lg.Debug("dial stream reader", zap.String("address", u.String()))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		r.picker.unreachable(u)
+		r.picker.unreachable(picked)
 		return nil, fmt.Errorf("failed to make http request to %v (%w)", u.String(), err)
 	}
 	r.env.setRequestHeaders(req.Header)
@@ -142,13 +143,13 @@ func (r *streamReader) dial(ctx context.Context) (io.ReadCloser, error) {
 	resp, err := r.env.streamRt.RoundTrip(req)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.picker.unreachable(u)
+			r.picker.unreachable(picked)
 		}
 		return nil, err
 	}
 	if err := r.checkDialResponse(resp); err != nil {
 		discardBody(resp.Body)
-		r.picker.unreachable(u)
+		r.picker.unreachable(picked)
 		return nil, err
 	}
 	return resp.Body, nil

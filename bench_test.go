@@ -3,7 +3,6 @@ package rafthttp
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -12,15 +11,24 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// countingRaft counts processed messages and signals when a target is hit.
+// countingRaft counts processed messages, signals progress every 256 and
+// closes done when the target is hit.
 type countingRaft struct {
-	n      atomic.Int64
-	target atomic.Int64
-	done   chan struct{}
+	n        atomic.Int64
+	target   atomic.Int64
+	done     chan struct{}
+	progress chan struct{}
 }
 
 func (r *countingRaft) Process(context.Context, *raftpb.Message) error {
-	if r.n.Add(1) == r.target.Load() {
+	n := r.n.Add(1)
+	if n%256 == 0 {
+		select {
+		case r.progress <- struct{}{}:
+		default:
+		}
+	}
+	if n == r.target.Load() {
 		close(r.done)
 	}
 	return nil
@@ -39,7 +47,7 @@ func BenchmarkSendMsgApp(b *testing.B) {
 }
 
 func benchSendMsgApp(b *testing.B, size int) {
-	cr := &countingRaft{done: make(chan struct{})}
+	cr := &countingRaft{done: make(chan struct{}), progress: make(chan struct{}, 1)}
 	cr.target.Store(int64(b.N))
 	a := startBenchMember(b, 1, newRecordingRaft())
 	c := startBenchMember(b, 2, cr)
@@ -56,8 +64,7 @@ func benchSendMsgApp(b *testing.B, size int) {
 	b.ResetTimer()
 	for i := range b.N {
 		for int64(i)-cr.n.Load() > 2048 {
-			// Backpressure: let the receiver catch up.
-			runtime.Gosched()
+			<-cr.progress // backpressure: let the receiver catch up
 		}
 		idx := uint64(i)
 		m := &raftpb.Message{Type: &typ, From: proto.Uint64(1), To: proto.Uint64(2),

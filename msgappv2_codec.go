@@ -114,6 +114,7 @@ type msgAppV2Decoder struct {
 	state         msgAppV2State
 	lenBuf        [8]byte
 	scratch       []byte
+	ends          []int
 }
 
 func newMsgAppV2Decoder(r io.Reader, local, remote uint64, limit uint64) *msgAppV2Decoder {
@@ -161,55 +162,63 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 	if err != nil {
 		return nil, noEOF(err)
 	}
-	entries, err := dec.readEntries(count)
+	raw, ends, err := dec.readEntries(count)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := io.ReadFull(dec.r, dec.lenBuf[:]); err != nil {
 		return nil, noEOF(err)
 	}
-	box := &messageBox{typ: raftpb.MsgApp, from: dec.remote, to: dec.local,
-		term: dec.state.term, logTerm: dec.state.term, index: dec.state.index,
-		commit: binary.BigEndian.Uint64(dec.lenBuf[:])}
+	box, d := newMessageSlabs(int(count), len(raw))
+	if err := d.decodeEntries(raw, ends); err != nil {
+		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
+	}
+	box.typ, box.from, box.to = raftpb.MsgApp, dec.remote, dec.local
+	box.term, box.logTerm, box.index = dec.state.term, dec.state.term, dec.state.index
+	box.commit = binary.BigEndian.Uint64(dec.lenBuf[:])
 	dec.state.index += count
 	m := &box.msg
 	m.Type, m.From, m.To = &box.typ, &box.from, &box.to
 	m.Term, m.LogTerm, m.Index, m.Commit = &box.term, &box.logTerm, &box.index, &box.commit
-	m.Entries = entries
+	m.Entries = d.ptrs
+	if m.Entries == nil {
+		m.Entries = []*raftpb.Entry{}
+	}
 	return m, nil
 }
+
+// maxKeptEnds is the most entry offsets a decoder keeps between records.
+const maxKeptEnds = 4096
 
 // entryOverhead is what one decoded entry costs in memory beyond its
 // bytes; charging it keeps a flood of empty entries within the limit.
 const entryOverhead = 64
 
 // readEntries reads count length-prefixed entries whose sizes, plus
-// entryOverhead each, add up to at most the decoder's limit. The entries'
-// bytes are gathered in the scratch buffer and decoded together.
-func (dec *msgAppV2Decoder) readEntries(count uint64) ([]*raftpb.Entry, error) {
-	const maxPrealloc = 1024
-	ends := make([]int, 0, min(count, maxPrealloc))
-	raw := dec.scratch[:0]
+// entryOverhead each, add up to at most the decoder's limit. It returns
+// their bytes back to back, the i-th ending at ends[i].
+func (dec *msgAppV2Decoder) readEntries(count uint64) (raw []byte, ends []int, err error) {
+	ends, raw = dec.ends[:0], dec.scratch[:0]
 	budget := dec.limit
 	for range count {
 		if budget < entryOverhead {
-			return nil, ErrExceedSizeLimit
+			return nil, nil, ErrExceedSizeLimit
 		}
 		budget -= entryOverhead
-		n, err := readLength(dec.r, &dec.lenBuf, budget)
+		var n uint64
+		n, err = readLength(dec.r, &dec.lenBuf, budget)
 		if err != nil {
-			return nil, noEOF(err)
+			return nil, nil, noEOF(err)
 		}
 		budget -= n
 		if raw, err = appendPayload(dec.r, raw, n); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ends = append(ends, len(raw))
 	}
-	dec.scratch = keepScratch(raw)
-	entries, err := decodeEntries(raw, ends)
-	if err != nil {
-		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
+	dec.scratch, dec.ends = keepScratch(raw), ends
+	if cap(ends) > maxKeptEnds {
+		dec.ends = nil // used for this record only, not pinned afterwards
 	}
-	return entries, nil
+	return raw, ends, nil
 }

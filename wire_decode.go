@@ -30,6 +30,29 @@ type entryBox struct {
 	term, index uint64
 }
 
+// messageWithOneEntry lays out a message with a single entry in one
+// allocation: the common MsgApp.
+type messageWithOneEntry struct {
+	box   messageBox
+	entry [1]entryBox
+	ptr   [1]*raftpb.Entry
+}
+
+// newMessageSlabs allocates a message box and room for n entries, whose
+// byte fields add up to at most byteLen.
+func newMessageSlabs(n, byteLen int) (*messageBox, *slabs) {
+	d := &slabs{bytes: make([]byte, 0, byteLen)}
+	if n == 1 {
+		one := &messageWithOneEntry{}
+		d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
+		return &one.box, d
+	}
+	if n > 0 {
+		d.entries, d.ptrs = make([]entryBox, 0, n), make([]*raftpb.Entry, n)
+	}
+	return &messageBox{}, d
+}
+
 // Largest enum values raftpb knows; larger ones are unknown fields.
 const (
 	maxMessageType = raftpb.MsgForgetLeader
@@ -53,39 +76,33 @@ func fastDecodeMessage(b []byte) (*raftpb.Message, bool) {
 	if !ok {
 		return nil, false
 	}
-	d := slabs{bytes: make([]byte, 0, byteLen)}
-	if entries > 0 {
-		d.entries = make([]entryBox, 0, entries)
-	}
-	box := &messageBox{}
+	box, d := newMessageSlabs(entries, byteLen)
 	if !d.fillMessage(box, b) {
 		return nil, false
 	}
 	if entries > 0 {
-		box.msg.Entries = d.entryPointers()
+		box.msg.Entries = d.ptrs
 	}
 	return &box.msg, true
 }
 
 // decodeEntries decodes the entries stored back to back in raw, the i-th
-// ending at ends[i], sharing slabs like fastDecodeMessage.
-func decodeEntries(raw []byte, ends []int) ([]*raftpb.Entry, error) {
-	d := slabs{bytes: make([]byte, 0, len(raw)), entries: make([]entryBox, 0, len(ends))}
-	ptrs := make([]*raftpb.Entry, len(ends))
+// ending at ends[i], into d, which has room for them.
+func (d *slabs) decodeEntries(raw []byte, ends []int) error {
 	start := 0
 	for i, end := range ends {
 		if d.addEntry(raw[start:end]) {
-			ptrs[i] = &d.entries[len(d.entries)-1].entry
+			d.ptrs[i] = &d.entries[len(d.entries)-1].entry
 		} else {
 			e := &raftpb.Entry{}
 			if err := proto.Unmarshal(raw[start:end], e); err != nil {
-				return nil, err
+				return err
 			}
-			ptrs[i] = e
+			d.ptrs[i] = e
 		}
 		start = end
 	}
-	return ptrs, nil
+	return nil
 }
 
 // isMessageVarint reports whether num is a varint field of Message.
@@ -127,6 +144,8 @@ func scanMessage(b []byte) (entries, byteLen int, ok bool) {
 type slabs struct {
 	bytes   []byte
 	entries []entryBox
+	// ptrs is the message's Entries slice, filled in entry order.
+	ptrs []*raftpb.Entry
 }
 
 // copyBytes copies v into the byte slab. The result is never nil (an empty
@@ -136,14 +155,6 @@ func (d *slabs) copyBytes(v []byte) []byte {
 	start := len(d.bytes)
 	d.bytes = append(d.bytes, v...)
 	return d.bytes[start:len(d.bytes):len(d.bytes)]
-}
-
-func (d *slabs) entryPointers() []*raftpb.Entry {
-	ptrs := make([]*raftpb.Entry, len(d.entries))
-	for i := range d.entries {
-		ptrs[i] = &d.entries[i].entry
-	}
-	return ptrs
 }
 
 // fillMessage decodes b, already checked by scanMessage, into box.
@@ -156,9 +167,12 @@ func (d *slabs) fillMessage(box *messageBox, b []byte) bool {
 			b = b[n:]
 			if num == 12 {
 				box.msg.Context = d.copyBytes(v)
-			} else if !d.addEntry(v) {
+				continue
+			}
+			if !d.addEntry(v) {
 				return false
 			}
+			d.ptrs[len(d.entries)-1] = &d.entries[len(d.entries)-1].entry
 			continue
 		}
 		v, n := protowire.ConsumeVarint(b)

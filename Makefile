@@ -31,3 +31,7 @@ vet:
 
 fmt:
 	gofmt -l -w .
+
+## demo: build raftexample and run a 3-member cluster on loopback (kill, compaction, snapshot catch-up).
+demo:
+	$(GO) run ./examples/raftexample/demo

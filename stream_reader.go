@@ -64,8 +64,12 @@ func (r *streamReader) session(ctx context.Context) {
 	r.lg.Info("established TCP streaming connection with remote peer")
 	err = r.decodeLoop(body)
 	body.Close()
+	if ctx.Err() != nil {
+		r.lg.Info("closed TCP streaming connection with remote peer")
+		return
+	}
 	r.lg.Warn("lost TCP streaming connection with remote peer", zap.Error(err))
-	if ctx.Err() == nil && !errors.Is(err, io.EOF) && !isClosedConnError(err) {
+	if !errors.Is(err, io.EOF) && !isClosedConnError(err) {
 		r.status.deactivate(failure{channel: r.typ.String(), action: "read"}, err.Error())
 	}
 }

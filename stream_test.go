@@ -183,7 +183,7 @@ func TestStreamWriterFailureClosesConn(t *testing.T) {
 		unreachable bool
 	}{
 		{name: "write error", writeErr: errors.New("broken pipe"), unreachable: true},
-		{name: "flush error", flushErr: errors.New("broken pipe")},
+		{name: "flush error", flushErr: errors.New("broken pipe"), unreachable: true},
 		{name: "heartbeat write error", writeErr: errors.New("broken pipe"), heartbeat: true},
 		{name: "heartbeat flush error", flushErr: errors.New("broken pipe"), heartbeat: true},
 	}
@@ -264,7 +264,7 @@ func TestStreamWriterCloseDropsQueuedAndReportsOnce(t *testing.T) {
 	for range 3 {
 		w.msgc <- msg(raftpb.MsgApp, 1, 2, 1)
 	}
-	w.closeConn(&writerConn{conn: c}, "test")
+	w.closeConn(&writerConn{conn: c})
 	if !utIsClosed(c) || w.isWorking() {
 		t.Fatal("closeConn left the conn open or the writer working")
 	}

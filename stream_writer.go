@@ -82,8 +82,10 @@ func (w *streamWriter) attach(conn *outgoingConn) bool {
 
 // writerConn is the run loop's view of the attached connection.
 type writerConn struct {
-	conn      *outgoingConn
-	enc       encoder
+	conn *outgoingConn
+	enc  encoder
+	// unflushed is the bytes and batched the messages written since the
+	// last flush.
 	unflushed int
 	batched   int
 }
@@ -104,7 +106,10 @@ func (w *streamWriter) run(ctx context.Context) {
 		case conn := <-w.connc:
 			cur = w.replace(cur, conn)
 		case <-ctx.Done():
-			w.closeConn(cur, "closed TCP streaming connection with remote peer")
+			// Our own shutdown: nothing to warn about.
+			if w.closeConn(cur) {
+				w.lg.Info("closed TCP streaming connection with remote peer")
+			}
 			w.lg.Info("stopped TCP streaming connection with remote peer")
 			return
 		}
@@ -113,7 +118,9 @@ func (w *streamWriter) run(ctx context.Context) {
 
 // replace closes the current connection, if any, and adopts conn.
 func (w *streamWriter) replace(cur *writerConn, conn *outgoingConn) *writerConn {
-	w.closeConn(cur, "closed TCP streaming connection with remote peer")
+	if w.closeConn(cur) {
+		w.lg.Warn("closed TCP streaming connection with remote peer")
+	}
 	next := &writerConn{conn: conn}
 	if w.typ == streamTypeMsgAppV2 {
 		next.enc = newMsgAppV2Encoder(conn)
@@ -134,17 +141,16 @@ func (w *streamWriter) write(cur *writerConn, m *raftpb.Message) *writerConn {
 		return nil
 	}
 	start := time.Now()
+	cur.batched++
 	if err := cur.enc.encode(m); err != nil {
 		w.fail(cur, "write", err)
-		w.env.raft.ReportUnreachable(m.GetTo())
 		return nil
 	}
 	if w.typ == streamTypeMsgAppV2 && w.followerStats != nil {
 		w.followerStats.Succ(time.Since(start))
 	}
 	cur.unflushed += messageSize(m)
-	if len(w.msgc) > 0 && cur.batched < w.env.cfg.streamBufSize/2 {
-		cur.batched++
+	if len(w.msgc) > 0 && cur.batched <= w.env.cfg.streamBufSize/2 {
 		return cur
 	}
 	return w.flush(cur, "write")
@@ -173,29 +179,35 @@ func (w *streamWriter) flush(cur *writerConn, action string) *writerConn {
 	return cur
 }
 
-// fail gives up on a connection after a write error.
+// fail gives up on a connection after a write or flush error. Every
+// message written since the last successful flush may be lost: each is
+// counted, and raft is told the peer is unreachable.
 func (w *streamWriter) fail(cur *writerConn, action string, err error) {
 	w.status.deactivate(failure{channel: w.typ.String(), action: action}, err.Error())
-	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Inc()
-	w.closeConn(cur, "lost TCP streaming connection with remote peer")
+	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(max(cur.batched, 1)))
+	if cur.batched > 0 {
+		w.env.raft.ReportUnreachable(uint64(w.peerID))
+	}
+	w.closeConn(cur)
+	w.lg.Warn("lost TCP streaming connection with remote peer", zap.Error(err))
 }
 
 // closeConn detaches and closes cur. Messages still queued were meant for
 // it; they are dropped and raft is told the peer is unreachable, so it
-// resends what matters.
-func (w *streamWriter) closeConn(cur *writerConn, why string) {
+// resends what matters. It reports whether there was a connection.
+func (w *streamWriter) closeConn(cur *writerConn) bool {
 	if cur == nil {
-		return
+		return false
 	}
 	w.setWorking(false)
 	cur.conn.Close()
-	w.lg.Warn(why)
 	dropped := drainQueue(w.msgc)
 	if dropped > 0 {
 		w.lg.Warn("dropped queued messages of a closed stream", zap.Int("count", dropped))
 		w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(dropped))
 		w.env.raft.ReportUnreachable(uint64(w.peerID))
 	}
+	return true
 }
 
 // dropUnattached handles a message that raced with the loss of the

@@ -2,6 +2,7 @@ package rafthttp
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
@@ -80,6 +82,15 @@ type Transport struct {
 	MinClusterVersion string
 	// Limits and buffer sizes; zero means etcd's value.
 	Limits Limits
+	// VerifyPeerIdentity, if set, binds requests to members: every member
+	// ID a request claims (X-Server-From, the stream path, the From of the
+	// message it carries) must be accepted by VerifyPeerIdentity for the
+	// request's TLS client certificate, or the request is answered 403;
+	// and a stream we dial must be answered by a server whose certificate
+	// is accepted for the member dialled. VerifyMemberURI implements the
+	// URI SAN convention of MemberURI. Nil (etcd's behaviour) checks
+	// nothing beyond TLSInfo. See docs/security.md.
+	VerifyPeerIdentity func(id types.ID, cert *x509.Certificate) error
 
 	mu      sync.RWMutex
 	env     *env // nil before Start and after Stop
@@ -168,13 +179,19 @@ func (t *Transport) SendSnapshot(m *snap.Message) {
 	p, ok := t.peers[types.ID(m.GetTo())]
 	stopped := t.env == nil
 	t.mu.RUnlock()
-	switch {
-	case stopped:
-		m.CloseWithError(ErrStopped)
-	case !ok:
-		m.CloseWithError(errMemberNotFound)
-	default:
+	if ok && !stopped {
 		p.sendSnap(m)
+		return
+	}
+	// Unlike etcd, raft hears of every failed snapshot, not only of those
+	// that failed in flight, so its progress never stays stuck.
+	if stopped {
+		m.CloseWithError(ErrStopped)
+	} else {
+		m.CloseWithError(errMemberNotFound)
+	}
+	if t.Raft != nil {
+		t.Raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 	}
 }
 

@@ -206,9 +206,11 @@ func (m *Member) start() error {
 		return err
 	}
 	m.tr, m.tracker = tr, newStreamTracker(tr.Handler())
-	m.srv = &http.Server{Handler: m.tracker, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: m.tracker, ReadHeaderTimeout: 5 * time.Second}
+	m.srv = srv
 	fl := m.c.net.listener(m.ID, l)
-	m.served.Go(func() { _ = m.srv.Serve(fl) })
+	// srv, not m.srv: Stop clears m.srv, possibly before Serve starts.
+	m.served.Go(func() { _ = srv.Serve(fl) })
 	for id, u := range m.c.urls() {
 		if id != m.ID {
 			tr.AddPeer(id, []string{u})

@@ -71,8 +71,10 @@ func (n *network) dialer(from types.ID) func(ctx context.Context, network, addr 
 		fc = newFaultConn(c, &n.faults, func() (link, bool) { return read, true }, func() {
 			n.forget(fc, local)
 		})
+		// Start the pump before a reset can reach fc: Close waits for it.
+		fc.start()
 		n.track(fc, pair{from, to})
-		return fc.start(), nil
+		return fc, nil
 	}
 }
 

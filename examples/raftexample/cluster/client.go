@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,7 +30,7 @@ func (e *HTTPError) Error() string {
 
 // Client talks to one member's client API.
 type Client struct {
-	base string // http://127.0.0.1:port
+	base string // http://host:port
 	hc   *http.Client
 }
 
@@ -37,11 +38,11 @@ type Client struct {
 func (c *Cluster) Client(id uint64) *Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	port := 0
+	host, port := "127.0.0.1", 0
 	if m, err := c.member(id); err == nil {
-		port = m.clientPort
+		host, port = m.host, m.clientPort
 	}
-	return &Client{base: "http://127.0.0.1:" + strconv.Itoa(port), hc: c.hc}
+	return &Client{base: "http://" + net.JoinHostPort(host, strconv.Itoa(port)), hc: c.hc}
 }
 
 // URL returns the member's client URL.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,16 @@ type Options struct {
 	Size int
 	// SnapshotCount is passed as --snapshot-count; zero leaves the default.
 	SnapshotCount uint64
+	// Host, if set, returns the address member id listens on, the host of
+	// both its peer URL and its client API; nil means 127.0.0.1. Ports are
+	// still picked free on this process's loopback, so a Host in another
+	// network namespace should be one where nothing else listens.
+	Host func(id uint64) string
+	// CommandPrefix, if set, returns the command member id's command line
+	// is appended to, for example {"ip", "netns", "exec", "ns1"}; it must
+	// exec the member rather than fork it, so that signals reach the
+	// member. Nil runs the binary directly.
+	CommandPrefix func(id uint64) []string
 }
 
 // Cluster runs raftexample members as child processes. Members 1..Size
@@ -62,6 +73,7 @@ type Cluster struct {
 // member is one reserved member slot and its current process, if any.
 type member struct {
 	id         uint64
+	host       string // of the peer URL and the client API
 	peerURL    string
 	clientPort int
 	proc       *process // nil while not running
@@ -97,9 +109,15 @@ func (c *Cluster) Reserve() (uint64, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	id := uint64(len(c.members) + 1)
+	host := "127.0.0.1"
+	if c.opts.Host != nil {
+		host = c.opts.Host(id)
+	}
 	m := &member{
-		id:         uint64(len(c.members) + 1),
-		peerURL:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
+		id:         id,
+		host:       host,
+		peerURL:    "http://" + net.JoinHostPort(host, strconv.Itoa(ports[0])),
 		clientPort: ports[1],
 	}
 	c.members = append(c.members, m)
@@ -164,7 +182,7 @@ func (c *Cluster) Start(id uint64) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	cmd := exec.Command(c.opts.Binary, c.argsLocked(m)...)
+	cmd := c.commandLocked(m)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -179,6 +197,16 @@ func (c *Cluster) Start(id uint64) error {
 		close(p.exited)
 	})
 	return nil
+}
+
+// commandLocked returns the command that runs member m, under
+// Options.CommandPrefix if set. Callers hold c.mu.
+func (c *Cluster) commandLocked(m *member) *exec.Cmd {
+	argv := append([]string{c.opts.Binary}, c.argsLocked(m)...)
+	if c.opts.CommandPrefix != nil {
+		argv = append(slices.Clone(c.opts.CommandPrefix(m.id)), argv...)
+	}
+	return exec.Command(argv[0], argv[1:]...)
 }
 
 // argsLocked returns a member's command line. Callers hold c.mu.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -56,6 +57,30 @@ func TestArgs(t *testing.T) {
 			t.Errorf("member %d reuses a port: %s %s", id, u, c.Client(id).URL())
 		}
 		seen[u], seen[c.Client(id).URL()] = true, true
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHostAndCommandPrefix(t *testing.T) {
+	c, err := New(Options{
+		Binary: "raftexample", Dir: t.TempDir(), Size: 2,
+		Host:          func(id uint64) string { return fmt.Sprintf("10.0.0.%d", id) },
+		CommandPrefix: func(id uint64) []string { return []string{"ip", "netns", "exec", fmt.Sprintf("ns%d", id)} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.PeerURL(2); !strings.HasPrefix(u, "http://10.0.0.2:") {
+		t.Errorf("PeerURL(2) = %s, want host 10.0.0.2", u)
+	}
+	if u := c.Client(2).URL(); !strings.HasPrefix(u, "http://10.0.0.2:") {
+		t.Errorf("Client(2).URL() = %s, want host 10.0.0.2", u)
+	}
+	cmd := c.commandLocked(c.members[1])
+	if want := []string{"ip", "netns", "exec", "ns2", "raftexample", "--id", "2"}; !slices.Equal(cmd.Args[:len(want)], want) {
+		t.Errorf("command line %q, want it to start with %q", cmd.Args, want)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,18 @@
 package rafthttp
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
 	"github.com/rafthttp/rafthttp/stats"
+	"github.com/rafthttp/rafthttp/types"
 )
 
 // Limits bounds what peers can make the Transport hold. Every zero field
@@ -31,6 +36,91 @@ type Limits struct {
 	PipelineWorkers int
 	// ProberInterval is the period of health probes (ConnReadTimeout - 1s).
 	ProberInterval time.Duration
+
+	// MaxConcurrentSnapshotSends caps the snapshots this Transport uploads
+	// at once, to all peers together (no cap). A send over the cap fails at
+	// once, without opening a connection: raft gets
+	// ReportSnapshot(SnapshotFailure) and retries later; the peer's status
+	// is left alone.
+	MaxConcurrentSnapshotSends int
+	// MaxConcurrentSnapshotReceives caps the snapshot POSTs this Transport
+	// handles at once, from all peers together (no cap). One over the cap
+	// is answered 503 before its body is read, which the sender counts as
+	// a failed snapshot and retries.
+	MaxConcurrentSnapshotReceives int
+	// MaxRemotes stops the handlers from learning more remotes from request
+	// headers (X-Server-From with X-PeerURLs) once the Transport has this
+	// many (no cap). AddRemote calls are not limited.
+	MaxRemotes int
+}
+
+// guard holds what handlers and senders consult before they take on work
+// for a peer: caps on concurrent snapshots and learned remotes, and the
+// member identity check. It is built at Start and then only read.
+type guard struct {
+	snapSends  semaphore
+	snapRecvs  semaphore
+	maxRemotes int
+	// verify is Transport.VerifyPeerIdentity; nil disables the check.
+	verify             func(types.ID, *x509.Certificate) error
+	identityRejections *prometheus.CounterVec
+	// labels bounds the sender labels the handlers create.
+	labels *labelSet
+}
+
+// newGuard builds the guard from the Transport's fields.
+func (t *Transport) newGuard() (*guard, error) {
+	f := metricFactory{reg: t.Registerer}
+	g := &guard{
+		snapSends:  newSemaphore(t.Limits.MaxConcurrentSnapshotSends),
+		snapRecvs:  newSemaphore(t.Limits.MaxConcurrentSnapshotReceives),
+		maxRemotes: t.Limits.MaxRemotes,
+		verify:     t.VerifyPeerIdentity,
+		labels:     &labelSet{max: maxSenderLabels, seen: make(map[string]struct{})},
+		identityRejections: f.counterVec("peer_identity_rejections_total",
+			"The total number of peer requests and stream dials rejected because the peer's certificate does not name the member it claims to be.",
+			"Endpoint"),
+	}
+	if f.err != nil {
+		return nil, fmt.Errorf("rafthttp: register metrics: %w", f.err)
+	}
+	return g, nil
+}
+
+// Errors of the concurrency caps in Limits.
+var (
+	errTooManySnapshotReceives = errors.New("rafthttp: too many concurrent snapshot receives")
+	errTooManySnapshotSends    = errors.New("rafthttp: too many concurrent snapshot sends")
+)
+
+// semaphore bounds concurrent work; a nil semaphore admits everything.
+type semaphore chan struct{}
+
+func newSemaphore(n int) semaphore {
+	if n <= 0 {
+		return nil
+	}
+	return make(semaphore, n)
+}
+
+// tryAcquire takes a slot if one is free.
+func (s semaphore) tryAcquire() bool {
+	if s == nil {
+		return true
+	}
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// release returns a slot taken by tryAcquire.
+func (s semaphore) release() {
+	if s != nil {
+		<-s
+	}
 }
 
 // orDefault returns v, or def if v is zero.
@@ -64,9 +154,16 @@ func (t *Transport) newEnv() (*env, error) {
 	if e.leader == nil {
 		e.leader = stats.NewLeaderStats(lg, t.ID.String())
 	}
+	if e.guard, err = t.newGuard(); err != nil {
+		return nil, err
+	}
 	e.streamRt, e.pipelineRt, e.snapshotRt, err = newRoundTrippers(t.TLSInfo, t.dialer(), cfg)
 	if err != nil {
 		return nil, err
+	}
+	if e.guard.verify != nil {
+		e.streamRt = &identityRoundTripper{rt: e.streamRt, verify: e.guard.verify,
+			rejections: e.guard.identityRejections}
 	}
 	return e, nil
 }
@@ -98,4 +195,36 @@ func (t *Transport) settings() (settings, error) {
 		return s, fmt.Errorf("rafthttp: MinClusterVersion: %w", err)
 	}
 	return s, nil
+}
+
+// Peers choose the sender labels the handlers put on metrics (their
+// X-Server-From, the From of what they send, their IP address). Without a
+// bound, a client sending a new ID with each request would grow the metric
+// registry without limit; past maxSenderLabels distinct values, senders
+// share overflowSenderLabel. Real clusters have a handful of members.
+const (
+	maxSenderLabels     = 1024
+	overflowSenderLabel = "other"
+)
+
+// labelSet admits a bounded number of distinct label values.
+type labelSet struct {
+	max  int
+	mu   sync.Mutex
+	seen map[string]struct{} // guarded by mu
+}
+
+// admit returns v if it is known or there is room for it, else
+// overflowSenderLabel.
+func (s *labelSet) admit(v string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.seen[v]; ok {
+		return v
+	}
+	if len(s.seen) >= s.max {
+		return overflowSenderLabel
+	}
+	s.seen[v] = struct{}{}
+	return v
 }

@@ -57,6 +57,7 @@ type env struct {
 	errorc   chan error
 	metrics  *metrics
 	cfg      settings
+	guard    *guard
 
 	// Round trippers for streams, pipeline POSTs and snapshot POSTs; see
 	// newRoundTrippers for how they differ.

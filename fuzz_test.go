@@ -195,7 +195,14 @@ func fuzzCheckMsgAppV2ReEncode(t *testing.T, msgs []*raftpb.Message) {
 		}
 		states[i] = enc.state
 	}
-	dec := newMsgAppV2Decoder(bytes.NewReader(w.all()), goldenLocal, goldenRemote, uint64(len(w.all())))
+	// The decoder charges entryOverhead per entry on top of its bytes, so
+	// the limit must cover that as well as the stream's length.
+	entries := 0
+	for _, m := range msgs {
+		entries += len(m.GetEntries())
+	}
+	limit := uint64(len(w.all()) + entries*entryOverhead)
+	dec := newMsgAppV2Decoder(bytes.NewReader(w.all()), goldenLocal, goldenRemote, limit)
 	for i, want := range msgs {
 		got, err := dec.decode()
 		if err != nil {

@@ -65,45 +65,67 @@ func checkMethod(w http.ResponseWriter, r *http.Request, method string) bool {
 }
 
 // acceptRequest does what every POST handler does first; it returns nil
-// when the request has been answered.
-func (t *Transport) acceptRequest(w http.ResponseWriter, r *http.Request) *env {
+// when the request has been answered. With VerifyPeerIdentity set, it also
+// returns the sender's verified member ID, which the message's From must
+// then equal; otherwise that ID is 0.
+func (t *Transport) acceptRequest(w http.ResponseWriter, r *http.Request, endpoint string) (*env, types.ID) {
 	e := t.handlerEnv()
 	if e == nil {
 		http.Error(w, ErrStopped.Error(), http.StatusServiceUnavailable)
-		return nil
+		return nil, 0
 	}
 	w.Header().Set(hdrClusterID, e.cluster.String())
 	if err := e.checkCompatibility(r.Header); err != nil {
 		http.Error(w, err.Error(), http.StatusPreconditionFailed)
-		return nil
+		return nil, 0
 	}
-	t.addRemoteFromRequest(r)
-	return e
+	verified, ok := e.verifySender(w, r, endpoint)
+	if !ok {
+		return nil, 0
+	}
+	if from, err := types.IDFromString(r.Header.Get(hdrServerFrom)); err == nil {
+		t.learnRemote(e, from, r.Header.Get(hdrPeerURLs))
+	}
+	return e, verified
 }
 
-// addRemoteFromRequest learns a sender we do not know yet from its
-// headers, so we can answer it through a pipeline.
-func (t *Transport) addRemoteFromRequest(r *http.Request) {
-	from, err := types.IDFromString(r.Header.Get(hdrServerFrom))
-	if err != nil {
+// learnRemote adds a sender we do not know yet, from the X-PeerURLs it
+// sent, so we can answer it through a pipeline. Limits.MaxRemotes bounds
+// how many remotes requests can make us run.
+func (t *Transport) learnRemote(e *env, from types.ID, peerURLs string) {
+	urls := splitPeerURLs(peerURLs)
+	if len(urls) == 0 {
 		return
 	}
-	if urls := splitPeerURLs(r.Header.Get(hdrPeerURLs)); len(urls) > 0 {
-		t.AddRemote(from, urls)
+	if limit := e.guard.maxRemotes; limit > 0 {
+		t.mu.RLock()
+		n := len(t.remotes)
+		t.mu.RUnlock()
+		if n >= limit {
+			e.lg.Debug("ignored remote peer from request; MaxRemotes reached",
+				zap.Stringer("remote-peer-id", from), zap.Int("max-remotes", limit))
+			return
+		}
 	}
+	t.AddRemote(from, urls)
 }
 
 // senderLabel names the sender of a failed request in metrics: its member
 // ID when it sent one, else its IP address. etcd uses ip:port, which gives
 // every connection a new time series.
-func senderLabel(r *http.Request) string {
+func (e *env) senderLabel(r *http.Request) string {
 	if id, err := types.IDFromString(r.Header.Get(hdrServerFrom)); err == nil {
-		return id.String()
+		return e.guard.labels.admit(id.String())
 	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
+		return e.guard.labels.admit(host)
 	}
-	return r.RemoteAddr
+	return e.guard.labels.admit(r.RemoteAddr)
+}
+
+// fromLabel is the metric label of a member ID a peer sent us.
+func (e *env) fromLabel(id types.ID) string {
+	return e.guard.labels.admit(id.String())
 }
 
 // pipelineHandler receives single messages POSTed to RaftPrefix.
@@ -113,29 +135,15 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !checkMethod(w, r, http.MethodPost) {
 		return
 	}
-	e := h.t.acceptRequest(w, r)
+	e, verified := h.t.acceptRequest(w, r, endpointPipeline)
 	if e == nil {
 		return
 	}
-	body, err := readLimited(r.Body, r.ContentLength, e.cfg.maxMessageBytes)
-	if err != nil {
-		e.lg.Warn("failed to read Raft message", zap.Error(err))
-		code, text := http.StatusBadRequest, "error reading raft message"
-		if errors.Is(err, ErrExceedSizeLimit) {
-			code, text = http.StatusRequestEntityTooLarge, ErrExceedSizeLimit.Error()
-		}
-		http.Error(w, text, code)
-		e.metrics.recvFailures.WithLabelValues(senderLabel(r)).Inc()
+	m, n, ok := readPipelineMessage(w, r, e)
+	if !ok || !e.checkMessageSender(w, r, endpointPipeline, verified, types.ID(m.GetFrom())) {
 		return
 	}
-	m := &raftpb.Message{}
-	if err := proto.Unmarshal(body, m); err != nil {
-		e.lg.Warn("failed to unmarshal Raft message", zap.Error(err))
-		http.Error(w, "error unmarshalling raft message", http.StatusBadRequest)
-		e.metrics.recvFailures.WithLabelValues(senderLabel(r)).Inc()
-		return
-	}
-	e.metrics.receivedBytes.WithLabelValues(types.ID(m.GetFrom()).String()).Add(float64(len(body)))
+	e.metrics.receivedBytes.WithLabelValues(e.fromLabel(types.ID(m.GetFrom()))).Add(float64(n))
 	if err := e.raft.Process(r.Context(), m); err != nil {
 		if writeProcessError(w, err) {
 			return
@@ -147,6 +155,30 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readPipelineMessage reads and decodes a pipeline body and returns the
+// message and the body's length, or answers 400 or 413 and returns false.
+func readPipelineMessage(w http.ResponseWriter, r *http.Request, e *env) (*raftpb.Message, int, bool) {
+	body, err := readLimited(r.Body, r.ContentLength, e.cfg.maxMessageBytes)
+	if err != nil {
+		e.lg.Warn("failed to read Raft message", zap.Error(err))
+		code, text := http.StatusBadRequest, "error reading raft message"
+		if errors.Is(err, ErrExceedSizeLimit) {
+			code, text = http.StatusRequestEntityTooLarge, ErrExceedSizeLimit.Error()
+		}
+		http.Error(w, text, code)
+		e.metrics.recvFailures.WithLabelValues(e.senderLabel(r)).Inc()
+		return nil, 0, false
+	}
+	m := &raftpb.Message{}
+	if err := proto.Unmarshal(body, m); err != nil {
+		e.lg.Warn("failed to unmarshal Raft message", zap.Error(err))
+		http.Error(w, "error unmarshalling raft message", http.StatusBadRequest)
+		e.metrics.recvFailures.WithLabelValues(e.senderLabel(r)).Inc()
+		return nil, 0, false
+	}
+	return m, len(body), true
 }
 
 // readLimited reads all of r, refusing more than limit bytes. The declared

@@ -23,28 +23,24 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.countUnknownFailure()
 		return
 	}
-	e := h.t.acceptRequest(w, r)
+	e, verified := h.t.acceptRequest(w, r, endpointSnapshot)
 	if e == nil {
 		h.countUnknownFailure()
 		return
 	}
-	m, err := newMessageDecoder(r.Body, e.cfg.maxEnvelopeBytes).decode()
-	if err != nil {
-		from := types.ID(m.GetFrom()).String()
-		e.lg.Warn("failed to decode Raft message", zap.Error(err))
-		http.Error(w, fmt.Sprintf("failed to decode raft message (%v)", err), http.StatusBadRequest)
-		e.metrics.recvFailures.WithLabelValues(senderLabel(r)).Inc()
-		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+	if !e.guard.snapRecvs.tryAcquire() {
+		e.lg.Warn("refused incoming snapshot; too many concurrent snapshot receives",
+			zap.String("remote-peer-id", r.Header.Get(hdrServerFrom)))
+		http.Error(w, errTooManySnapshotReceives.Error(), http.StatusServiceUnavailable)
+		e.metrics.snapshotRecvFailures.WithLabelValues(unknownSnapshotSender).Inc()
 		return
 	}
-	from := types.ID(m.GetFrom()).String()
-	e.metrics.receivedBytes.WithLabelValues(from).Add(float64(proto.Size(m)))
-	if m.GetType() != raftpb.MsgSnap {
-		e.lg.Warn("unexpected Raft message type", zap.Stringer("message-type", m.GetType()))
-		http.Error(w, "wrong raft message type", http.StatusBadRequest)
-		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+	defer e.guard.snapRecvs.release()
+	m, ok := h.decodeEnvelope(w, r, e, verified)
+	if !ok {
 		return
 	}
+	from := e.fromLabel(types.ID(m.GetFrom()))
 	e.metrics.snapshotRecvInflights.WithLabelValues(from).Inc()
 	defer e.metrics.snapshotRecvInflights.WithLabelValues(from).Dec()
 	if !h.receive(w, r, e, m) {
@@ -54,6 +50,32 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 	e.metrics.snapshotRecv.WithLabelValues(from).Inc()
 	e.metrics.snapshotRecvSeconds.WithLabelValues(from).Observe(time.Since(start).Seconds())
+}
+
+// decodeEnvelope reads the MsgSnap in front of the DB bytes. On failure it
+// answers 400 (403 if From is not the verified sender) and returns false.
+func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request, e *env, verified types.ID) (*raftpb.Message, bool) {
+	m, err := newMessageDecoder(r.Body, e.cfg.maxEnvelopeBytes).decode()
+	from := e.fromLabel(types.ID(m.GetFrom()))
+	if err != nil {
+		e.lg.Warn("failed to decode Raft message", zap.Error(err))
+		http.Error(w, fmt.Sprintf("failed to decode raft message (%v)", err), http.StatusBadRequest)
+		e.metrics.recvFailures.WithLabelValues(e.senderLabel(r)).Inc()
+		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+		return nil, false
+	}
+	if !e.checkMessageSender(w, r, endpointSnapshot, verified, types.ID(m.GetFrom())) {
+		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+		return nil, false
+	}
+	e.metrics.receivedBytes.WithLabelValues(from).Add(float64(proto.Size(m)))
+	if m.GetType() != raftpb.MsgSnap {
+		e.lg.Warn("unexpected Raft message type", zap.Stringer("message-type", m.GetType()))
+		http.Error(w, "wrong raft message type", http.StatusBadRequest)
+		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
+		return nil, false
+	}
+	return m, true
 }
 
 // countUnknownFailure counts a request rejected before its sender is known.
@@ -84,7 +106,7 @@ func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env
 		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
 		return false
 	}
-	e.metrics.receivedBytes.WithLabelValues(types.ID(m.GetFrom()).String()).Add(float64(n))
+	e.metrics.receivedBytes.WithLabelValues(e.fromLabel(types.ID(m.GetFrom()))).Add(float64(n))
 	lg.Info("received and saved database snapshot", zap.Int64("incoming-snapshot-size-bytes", n),
 		zap.String("incoming-snapshot-size", humanBytes(n)), zap.Duration("download-took", time.Since(start)))
 	if err := e.raft.Process(r.Context(), m); err != nil {

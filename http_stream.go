@@ -60,6 +60,10 @@ func (h *streamHandler) resolve(w http.ResponseWriter, r *http.Request, e *env) 
 		return nil, "", 0, false
 	}
 	lg = lg.With(zap.Stringer("remote-peer-id-from", from))
+	if err := verifyStreamIdentity(e, r, from); err != nil {
+		e.rejectIdentity(w, r, endpointStream, from.String(), err)
+		return nil, "", 0, false
+	}
 	if e.raft.IsIDRemoved(uint64(from)) {
 		lg.Warn("rejected stream from remote peer because it was removed")
 		http.Error(w, "removed member", http.StatusGone)
@@ -67,9 +71,7 @@ func (h *streamHandler) resolve(w http.ResponseWriter, r *http.Request, e *env) 
 	}
 	p := h.t.Get(from)
 	if p == nil {
-		if urls := splitPeerURLs(r.Header.Get(hdrPeerURLs)); len(urls) > 0 {
-			h.t.AddRemote(from, urls)
-		}
+		h.t.learnRemote(e, from, r.Header.Get(hdrPeerURLs))
 		lg.Warn("failed to find remote peer in cluster", zap.Stringer("cluster-id", e.cluster))
 		http.Error(w, "error sender not found", http.StatusNotFound)
 		return nil, "", 0, false
@@ -80,4 +82,22 @@ func (h *streamHandler) resolve(w http.ResponseWriter, r *http.Request, e *env) 
 		return nil, "", 0, false
 	}
 	return p, typ, from, true
+}
+
+// verifyStreamIdentity checks the member a stream request claims to be,
+// in its path and, if sent, its X-Server-From, against the client
+// certificate. It returns nil when no check is configured.
+func verifyStreamIdentity(e *env, r *http.Request, from types.ID) error {
+	if e.guard.verify == nil {
+		return nil
+	}
+	ids := []types.ID{from}
+	if h := r.Header.Get(hdrServerFrom); h != "" {
+		id, err := types.IDFromString(h)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	return e.guard.verifyIdentity(r, ids...)
 }

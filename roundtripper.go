@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/rafthttp/rafthttp/transport"
@@ -32,7 +33,9 @@ func defaultDialer(info transport.TLSInfo, timeout time.Duration) dialFunc {
 }
 
 // NewRoundTripper returns the round tripper etcd uses for pipeline and
-// snapshot POSTs: keep-alive connections, TLS from tlsInfo.
+// snapshot POSTs: keep-alive connections, TLS from tlsInfo. https URLs are
+// dialled through tlsInfo.NewTLSDialer, so IP addresses need no
+// ServerName and certificates are reread on every handshake.
 func NewRoundTripper(tlsInfo transport.TLSInfo, dialTimeout time.Duration) (http.RoundTripper, error) {
 	return newPipelineRoundTripper(tlsInfo, defaultDialer(tlsInfo, dialTimeout))
 }
@@ -85,20 +88,28 @@ func withDeadlines(dial dialFunc, read, write time.Duration) dialFunc {
 	}
 }
 
+// newHTTPTransport returns an http.Transport that dials with dial. With TLS
+// settings, https connections go through info.NewTLSDialer, which checks
+// the server certificate against the dialled host even when it is an IP
+// address and rereads certificates on every handshake; TLSClientConfig is
+// still set for https through a proxy, where Go makes the handshake.
 func newHTTPTransport(info transport.TLSInfo, dial dialFunc) (*http.Transport, error) {
-	var cfg *tls.Config
-	if wantsTLSConfig(info) {
-		var err error
-		if cfg, err = info.ClientConfig(); err != nil {
-			return nil, err
-		}
-	}
-	return &http.Transport{
+	rt := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         dial,
-		TLSHandshakeTimeout: 10 * time.Second,
-		TLSClientConfig:     cfg,
-	}, nil
+		TLSHandshakeTimeout: transport.DefaultHandshakeTimeout,
+	}
+	if !wantsTLSConfig(info) {
+		return rt, nil
+	}
+	var err error
+	if rt.TLSClientConfig, err = info.ClientConfig(); err != nil {
+		return nil, err
+	}
+	if rt.DialTLSContext, err = info.NewTLSDialer(dial); err != nil {
+		return nil, err
+	}
+	return rt, nil
 }
 
 // wantsTLSConfig reports whether info says anything about TLS; otherwise
@@ -109,19 +120,56 @@ func wantsTLSConfig(info transport.TLSInfo) bool {
 
 // deadlineConn sets a deadline before every read and write, so a peer
 // that stops reading or writing cannot hold a goroutine forever.
+//
+// A read deadline set explicitly (by http.Server's ReadHeaderTimeout and
+// IdleTimeout, or to abort a pending read) still applies: each read waits
+// until the earlier of it and the per-read timeout. Otherwise a peer that
+// trickles one byte per read timeout would never hit the header deadline.
 type deadlineConn struct {
 	net.Conn
 	readTimeout  time.Duration
 	writeTimeout time.Duration
+
+	mu           sync.Mutex
+	readDeadline time.Time // set through SetReadDeadline/SetDeadline
 }
 
 func (c *deadlineConn) Read(b []byte) (int, error) {
 	if c.readTimeout > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.readTimeout)); err != nil {
+		if err := c.armRead(); err != nil {
 			return 0, err
 		}
 	}
 	return c.Conn.Read(b)
+}
+
+// armRead installs the deadline for the next read. The lock orders it
+// with SetReadDeadline, so an abort is never overwritten by a later time.
+func (c *deadlineConn) armRead() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := time.Now().Add(c.readTimeout)
+	if !c.readDeadline.IsZero() && c.readDeadline.Before(d) {
+		d = c.readDeadline
+	}
+	return c.Conn.SetReadDeadline(d)
+}
+
+// SetReadDeadline sets a deadline that reads honour besides the per-read
+// timeout; the zero time removes it.
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readDeadline = t
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline sets both deadlines; reads honour it as SetReadDeadline's.
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *deadlineConn) Write(b []byte) (int, error) {
@@ -143,25 +191,49 @@ func NewListener(u url.URL, tlsinfo *transport.TLSInfo) (net.Listener, error) {
 // NewListenerWithTimeouts is NewListener with explicit timeouts; zero
 // disables a deadline.
 func NewListenerWithTimeouts(u url.URL, tlsinfo *transport.TLSInfo, read, write time.Duration) (net.Listener, error) {
+	return NewListenerWithConfig(u, tlsinfo, ListenerConfig{ReadTimeout: read, WriteTimeout: write})
+}
+
+// ListenerConfig configures NewListenerWithConfig. Zero fields disable
+// what they bound.
+type ListenerConfig struct {
+	// ReadTimeout and WriteTimeout bound each read and write on an
+	// accepted connection (NewListener: DefaultConnReadTimeout and
+	// DefaultConnWriteTimeout).
+	ReadTimeout, WriteTimeout time.Duration
+	// MaxConnsPerHost caps the connections open at once from one remote
+	// IP address; those beyond it are closed as soon as they are accepted,
+	// before any TLS handshake. A healthy etcd or rafthttp peer holds
+	// about ten (two streams, up to four pipeline workers, a snapshot,
+	// probes), more when members share an address, so leave room: 64 or
+	// more. NewListener: no cap, as in etcd.
+	MaxConnsPerHost int
+}
+
+// NewListenerWithConfig listens on u's host for peer traffic with TCP
+// keep-alive, the bounds in cfg, and TLS when u's scheme is https.
+func NewListenerWithConfig(u url.URL, tlsinfo *transport.TLSInfo, cfg ListenerConfig) (net.Listener, error) {
+	var tlsCfg *tls.Config
+	if u.Scheme == "https" {
+		if tlsinfo == nil || tlsinfo.Empty() {
+			return nil, errors.New("rafthttp: https listener needs a certificate and key")
+		}
+		var err error
+		if tlsCfg, err = tlsinfo.ServerConfig(); err != nil {
+			return nil, err
+		}
+	}
 	lc := net.ListenConfig{KeepAlive: 30 * time.Second}
 	l, err := lc.Listen(context.Background(), "tcp", u.Host)
 	if err != nil {
 		return nil, err
 	}
-	l = &deadlineListener{Listener: l, readTimeout: read, writeTimeout: write}
-	if u.Scheme != "https" {
+	l = limitConnsPerHost(l, cfg.MaxConnsPerHost)
+	l = &deadlineListener{Listener: l, readTimeout: cfg.ReadTimeout, writeTimeout: cfg.WriteTimeout}
+	if tlsCfg == nil {
 		return l, nil
 	}
-	if tlsinfo == nil || tlsinfo.Empty() {
-		l.Close()
-		return nil, errors.New("rafthttp: https listener needs a certificate and key")
-	}
-	cfg, err := tlsinfo.ServerConfig()
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	return tls.NewListener(l, cfg), nil
+	return tls.NewListener(l, tlsCfg), nil
 }
 
 // deadlineListener hands out deadlineConns.
@@ -176,4 +248,107 @@ func (l *deadlineListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &deadlineConn{Conn: c, readTimeout: l.readTimeout, writeTimeout: l.writeTimeout}, nil
+}
+
+// Settings of the peer *http.Server built by NewServer.
+const (
+	// DefaultReadHeaderTimeout bounds reading a request's headers, so a
+	// peer that trickles them cannot hold a connection.
+	DefaultReadHeaderTimeout = DefaultConnReadTimeout
+	// DefaultIdleTimeout closes keep-alive connections idle this long.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxHeaderBytes caps a request's headers; the protocol's are a
+	// few hundred bytes.
+	DefaultMaxHeaderBytes = 64 << 10
+)
+
+// NewServer returns an *http.Server for the peer listener that serves h
+// with ReadHeaderTimeout, IdleTimeout and MaxHeaderBytes set to the
+// defaults above. It sets no ReadTimeout or WriteTimeout: streams live for
+// hours and a snapshot body may take minutes; NewListener's per-read and
+// per-write deadlines bound stalls instead, and Transport.Limits bounds
+// sizes and concurrent snapshots. Change the fields before serving if
+// needed. etcd builds its peer server with a five-minute ReadTimeout and
+// no header or idle timeout.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+	}
+}
+
+// limitConnsPerHost returns a listener that accepts at most n concurrent
+// connections from each remote IP address; n <= 0 returns l unchanged.
+func limitConnsPerHost(l net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return l
+	}
+	return &hostLimitListener{Listener: l, max: n, open: make(map[string]int)}
+}
+
+// hostLimitListener counts open connections per remote IP.
+type hostLimitListener struct {
+	net.Listener
+	max int
+
+	mu   sync.Mutex
+	open map[string]int // guarded by mu
+}
+
+// Accept returns the next connection whose host is under the limit.
+func (l *hostLimitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		host := remoteHost(c)
+		if l.acquire(host) {
+			return &hostLimitConn{Conn: c, release: func() { l.release(host) }}, nil
+		}
+		c.Close()
+	}
+}
+
+func (l *hostLimitListener) acquire(host string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[host] >= l.max {
+		return false
+	}
+	l.open[host]++
+	return true
+}
+
+func (l *hostLimitListener) release(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[host]--; l.open[host] <= 0 {
+		delete(l.open, host)
+	}
+}
+
+// remoteHost is c's remote IP address, or its whole address if it has no
+// port.
+func remoteHost(c net.Conn) string {
+	addr := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// hostLimitConn gives its slot back when first closed.
+type hostLimitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *hostLimitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

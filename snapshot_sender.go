@@ -32,6 +32,11 @@ func (s *snapshotSender) send(ctx context.Context, m *snap.Message) {
 	lg := s.lg.With(zap.Uint64("snapshot-index", index),
 		zap.Int64("bytes", m.TotalSize), zap.String("size", humanBytes(m.TotalSize)))
 	to := s.peerID.String()
+	if !s.env.guard.snapSends.tryAcquire() {
+		s.refuse(lg, m)
+		return
+	}
+	defer s.env.guard.snapSends.release()
 	s.env.metrics.snapshotSendInflights.WithLabelValues(to).Inc()
 	defer s.env.metrics.snapshotSendInflights.WithLabelValues(to).Dec()
 	lg.Info("sending database snapshot")
@@ -53,6 +58,16 @@ func (s *snapshotSender) send(ctx context.Context, m *snap.Message) {
 	s.env.metrics.sentBytes.WithLabelValues(to).Add(float64(m.TotalSize))
 	s.env.metrics.snapshotSend.WithLabelValues(to).Inc()
 	s.env.metrics.snapshotSendSeconds.WithLabelValues(to).Observe(time.Since(start).Seconds())
+}
+
+// refuse fails a send over Limits.MaxConcurrentSnapshotSends without
+// contacting the peer, whose status is therefore left alone. Raft retries
+// the snapshot later.
+func (s *snapshotSender) refuse(lg *zap.Logger, m *snap.Message) {
+	lg.Warn("refused to send database snapshot", zap.Error(errTooManySnapshotSends))
+	m.CloseWithError(errTooManySnapshotSends)
+	s.env.raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+	s.env.metrics.snapshotSendFailures.WithLabelValues(s.peerID.String()).Inc()
 }
 
 // post uploads the envelope and the DB bytes as one chunked body.

@@ -61,21 +61,29 @@ func (info TLSInfo) ServerConfig() (*tls.Config, error) {
 // checked is the dialled DNS name, else ServerName. Dialling an IP address
 // therefore needs ServerName, or the handshake fails with ErrNoServerName.
 // Callers must keep InsecureSkipVerify, GetClientCertificate and
-// VerifyConnection as returned.
+// VerifyConnection as returned. NewTLSDialer has none of these limits: it
+// checks the server against the host it dials, IP addresses included.
 func (info TLSInfo) ClientConfig() (*tls.Config, error) {
+	cfg, _, err := info.clientConfig()
+	return cfg, err
+}
+
+// clientConfig builds ClientConfig's result and returns the verifier its
+// VerifyConnection uses, or nil when it has none.
+func (info TLSInfo) clientConfig() (*tls.Config, *peerVerifier, error) {
 	if err := info.validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := info.baseConfig()
 	cfg.InsecureSkipVerify = info.InsecureSkipVerify
 	if certFile, keyFile := info.clientKeyPairFiles(); certFile != "" {
 		if _, err := info.loadClientCert(certFile, keyFile); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg.GetClientCertificate = info.clientCertLoader(certFile, keyFile)
 	}
 	if _, err := loadRoots(info.TrustedCAFile); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile,
 		usage: x509.ExtKeyUsageServerAuth, serverName: info.ServerName, allowed: info.allowedMatcher()}
@@ -83,10 +91,11 @@ func (info TLSInfo) ClientConfig() (*tls.Config, error) {
 		cfg.InsecureSkipVerify = true
 		v.chainCheck = true
 	}
-	if v.chainCheck || v.allowed != nil {
-		cfg.VerifyConnection = v.verifyConnection
+	if !v.chainCheck && v.allowed == nil {
+		return cfg, nil, nil
 	}
-	return cfg, nil
+	cfg.VerifyConnection = v.verifyConnection
+	return cfg, v, nil
 }
 
 // baseConfig holds the settings shared by servers and clients.

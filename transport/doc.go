@@ -9,5 +9,7 @@
 // rather than the process. To make the CA bundle reloadable, verification
 // against TrustedCAFile runs in tls.Config.VerifyConnection instead of
 // inside crypto/tls; see TLSInfo.ServerConfig and TLSInfo.ClientConfig for
-// what that means for callers.
+// what that means for callers. TLSInfo.NewTLSDialer makes the client
+// handshake itself, so it can check servers dialled by IP address, which
+// ClientConfig alone cannot (Go sends no IP address in SNI).
 package transport

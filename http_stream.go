@@ -1,8 +1,10 @@
 package rafthttp
 
 import (
+	"context"
 	"net/http"
 	"path"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -33,13 +35,37 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	if err := http.NewResponseController(w).Flush(); err != nil {
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
 		return
 	}
+	// The request is fully read and the peer never sends on this
+	// connection again, so a per-read timeout would only cut a healthy
+	// stream; what matters is noticing when the peer closes it.
+	_ = rc.SetReadDeadline(time.Now().Add(streamReadDeadline))
 	conn := newOutgoingConn(typ, e.local, from, w, e.cfg.writeTimeout)
 	p.attachOutgoingConn(conn)
-	// The response stays open until the writer closes the connection:
-	// when a newer one replaces it, a write fails, or the peer stops.
+	waitStreamEnd(r.Context(), conn)
+}
+
+// streamReadDeadline is how far ahead a stream connection's read deadline
+// is pushed: out of reach, so only the peer closing the connection ends
+// the server's wait for more of the request.
+const streamReadDeadline = 365 * 24 * time.Hour
+
+// waitStreamEnd holds the response open until the writer closes conn:
+// when a newer stream replaces it, a write fails, the peer goes away, or
+// the Transport stops. net/http cancels ctx when the peer closes the
+// connection; the writer is told and detaches before it writes into a
+// dead stream. The handler must not return while the writer may still
+// write, so it always waits for the close.
+func waitStreamEnd(ctx context.Context, conn *outgoingConn) {
+	select {
+	case <-conn.done():
+		return
+	case <-ctx.Done():
+		conn.markGone()
+	}
 	<-conn.done()
 }
 

@@ -21,13 +21,15 @@ type outgoingConn struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	goneOnce  sync.Once
+	gone      chan struct{}
 }
 
 func newOutgoingConn(t streamType, local, peer types.ID, w http.ResponseWriter,
 	writeTimeout time.Duration) *outgoingConn {
 	return &outgoingConn{
 		t: t, local: local, peer: peer, w: w, rc: http.NewResponseController(w),
-		writeTimeout: writeTimeout, closed: make(chan struct{}),
+		writeTimeout: writeTimeout, closed: make(chan struct{}), gone: make(chan struct{}),
 	}
 }
 
@@ -52,6 +54,15 @@ func (c *outgoingConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
 	return nil
 }
+
+// markGone records that the peer closed its end; the writer then closes
+// the connection without writing to it again.
+func (c *outgoingConn) markGone() {
+	c.goneOnce.Do(func() { close(c.gone) })
+}
+
+// peerGone is closed once the peer has closed its end.
+func (c *outgoingConn) peerGone() <-chan struct{} { return c.gone }
 
 // done is closed once the connection is closed.
 func (c *outgoingConn) done() <-chan struct{} { return c.closed }

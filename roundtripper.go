@@ -143,20 +143,21 @@ func (c *deadlineConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-// armRead installs the deadline for the next read. The lock orders it
+// armRead installs the deadline for the next read: the one set through
+// SetReadDeadline if any, else the per-read timeout. The lock orders it
 // with SetReadDeadline, so an abort is never overwritten by a later time.
 func (c *deadlineConn) armRead() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d := time.Now().Add(c.readTimeout)
-	if !c.readDeadline.IsZero() && c.readDeadline.Before(d) {
-		d = c.readDeadline
+	if !c.readDeadline.IsZero() {
+		return nil // already installed by SetReadDeadline
 	}
-	return c.Conn.SetReadDeadline(d)
+	return c.Conn.SetReadDeadline(time.Now().Add(c.readTimeout))
 }
 
-// SetReadDeadline sets a deadline that reads honour besides the per-read
-// timeout; the zero time removes it.
+// SetReadDeadline sets a deadline that replaces the per-read timeout until
+// the zero time restores it. http.Server uses it for its header, read and
+// idle timeouts, and the stream handler to keep an idle stream open.
 func (c *deadlineConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

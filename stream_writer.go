@@ -105,6 +105,8 @@ func (w *streamWriter) run(ctx context.Context) {
 			cur = w.heartbeat(cur)
 		case conn := <-w.connc:
 			cur = w.replace(cur, conn)
+		case <-cur.peerGone():
+			cur = w.peerClosed(cur)
 		case <-ctx.Done():
 			// Our own shutdown: nothing to warn about.
 			if w.closeConn(cur) {
@@ -140,6 +142,14 @@ func (w *streamWriter) write(cur *writerConn, m *raftpb.Message) *writerConn {
 		w.dropUnattached(m)
 		return nil
 	}
+	select {
+	case <-cur.peerGone():
+		// Known dead: do not write into it and lose m unseen.
+		w.peerClosed(cur)
+		w.dropUnattached(m)
+		return nil
+	default:
+	}
 	start := time.Now()
 	cur.batched++
 	if err := cur.enc.encode(m); err != nil {
@@ -154,6 +164,29 @@ func (w *streamWriter) write(cur *writerConn, m *raftpb.Message) *writerConn {
 		return cur
 	}
 	return w.flush(cur, "write")
+}
+
+// peerGone is closed when the peer closes the attached connection; nil
+// (never ready) without one.
+func (cur *writerConn) peerGone() <-chan struct{} {
+	if cur == nil {
+		return nil
+	}
+	return cur.conn.peerGone()
+}
+
+// peerClosed detaches a connection whose peer has closed it. Messages
+// written since the last flush may not have arrived: they are counted and
+// reported like those of a failed write.
+func (w *streamWriter) peerClosed(cur *writerConn) *writerConn {
+	w.status.deactivate(failure{channel: w.typ.String(), action: "write"}, "stream closed by peer")
+	if cur.batched > 0 {
+		w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(cur.batched))
+		w.env.raft.ReportUnreachable(uint64(w.peerID))
+	}
+	w.closeConn(cur)
+	w.lg.Warn("lost TCP streaming connection with remote peer", zap.String("error", "stream closed by peer"))
+	return nil
 }
 
 // heartbeat keeps an attached connection alive.

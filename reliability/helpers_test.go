@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -96,13 +95,4 @@ func (r *timedRaft) arrivalsFrom(from types.ID) []arrival {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.arrivals[from])
-}
-
-// skipBug skips a test that fails because of a known transport bug,
-// unless RAFTHTTP_RUN_BUGS=1 asks to run it (to check a fix).
-func skipBug(t *testing.T, diagnosis string) {
-	t.Helper()
-	if os.Getenv("RAFTHTTP_RUN_BUGS") != "1" {
-		t.Skip("BUG(lead): " + diagnosis)
-	}
 }

@@ -170,12 +170,6 @@ func downRightAfterStop(t *testing.T) tally {
 // TestNoMessageVanishesRightAfterPeerStops: once the sender knows the
 // peer is down, no message may disappear without a trace.
 func TestNoMessageVanishesRightAfterPeerStops(t *testing.T) {
-	skipBug(t, "streamHandler waits only on conn.done() and ignores r.Context(), so "+
-		"after the peer closes its stream GET the writer keeps the dead stream \"working\"; "+
-		"the first message each writer then writes is accepted by the kernel and lost with no "+
-		"ReportUnreachable and no sent_failures_total (measured: 2 of 20, one per stream type, "+
-		"member 1 already reporting 2 inactive). Fix: detach the writer when the request "+
-		"context ends (net/http cancels it on the peer's FIN).")
 	if down := downRightAfterStop(t); down[vanished] != 0 {
 		t.Fatalf("%v; want none vanished", down)
 	}

@@ -35,3 +35,18 @@ fmt:
 ## demo: build raftexample and run a 3-member cluster on loopback (kill, compaction, snapshot catch-up).
 demo:
 	$(GO) run ./examples/raftexample/demo
+
+## bench: etcd's Transport vs ours, same workloads in the same process; prints the table of
+## docs/performance.md. BENCHCOUNT rounds (6: benchstat's minimum for confidence intervals),
+## each two processes, so both sides of a row run close together in time. Tunable: BENCHTIME
+## (1s), BENCHCOUNT, BENCH_SNAPSHOT_SIZE (1GiB). Raw output stays in bench.out for
+## `go run golang.org/x/perf/cmd/benchstat@latest -col /impl bench.out`.
+bench:
+	@cd interop && for i in $$(seq $(or $(BENCHCOUNT),6)); do \
+		echo "# round $$i"; \
+		$(GO) test -run '^$$' -bench '^Benchmark(MsgApp|MsgAppBatch|MsgAppBuild|HeartbeatUnderLoad|RawTCP)$$' \
+			-benchtime $(or $(BENCHTIME),1s) -count 1 -timeout 30m . || exit 1; \
+		$(GO) test -run '^$$' -bench '^Benchmark(Snapshot|IdlePeers)$$' -benchtime 1x -count 1 -timeout 30m . || exit 1; \
+	done 2>&1 | tee ../bench.out
+	@! grep -Eq '^(FAIL|--- FAIL|panic:)' bench.out || { echo 'bench: a benchmark failed (see bench.out)'; exit 1; }
+	@cd interop && $(GO) run ./benchtable ../bench.out

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// sample is abridged `go test -bench -count 2` output of the suite.
+const sample = `goos: linux
+BenchmarkMsgApp/size=64B/impl=etcd-2         	  716316	      1000 ns/op	  64.00 MB/s	   1000000 msgs/s	     820 B/op	      18 allocs/op
+BenchmarkMsgApp/size=64B/impl=etcd-2         	  716316	      1000 ns/op	  64.00 MB/s	   1000000 msgs/s	     820 B/op	      18 allocs/op
+BenchmarkMsgApp/size=64B/impl=ours-2         	  913696	       250 ns/op	 256.00 MB/s	   4000000 msgs/s	     100 B/op	       4 allocs/op
+BenchmarkMsgApp/size=64B/impl=ours-2         	  913696	       500 ns/op	 128.00 MB/s	   2000000 msgs/s	     100 B/op	       2 allocs/op
+BenchmarkRawTCP/size=64B-2                   	11641574	        50 ns/op	1280.00 MB/s	  20000000 msgs/s	       0 B/op	       0 allocs/op
+BenchmarkHeartbeatUnderLoad/impl=etcd-2      	    2668	    594071 ns/op	    311686 load-msgs/s	     38267 p50-ns	   8000000 p99-ns
+BenchmarkHeartbeatUnderLoad/impl=ours-2      	    5241	    323881 ns/op	    329528 load-msgs/s	     49413 p50-ns	   2000000 p99-ns
+BenchmarkSnapshot/size=1GiB/impl=etcd-2      	       1	3140782121 ns/op	 300.00 MB/s	         0.35 peak-heap-MiB
+BenchmarkSnapshot/size=1GiB/impl=ours-2      	       1	1718664442 ns/op	 600.00 MB/s	         0.60 peak-heap-MiB
+BenchmarkSnapshot/size=1GiB/impl=rawtcp-2    	       1	2119199485 ns/op	 500.00 MB/s	         0.02 peak-heap-MiB
+--- FAIL: BenchmarkSomething
+PASS
+`
+
+func TestRender(t *testing.T) {
+	set, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	render(&out, set)
+	got := out.String()
+	for _, want := range []string{
+		"median of 1–2 runs",
+		// ours: median of 4M and 2M msgs/s is 3M; etcd 1M in both runs, so
+		// the per-run ratios are 4 and 2; raw 20M in one run only.
+		"| MsgApp size=64B | 1.00M msgs/s (64 MB/s) | 3.00M msgs/s (192 MB/s) | 3.00x (2.00–4.00) | 15% |",
+		"| MsgApp size=64B allocs/op ↓ | 18 | 3 | 0.17x (0.11–0.22) | – |",
+		"| HeartbeatUnderLoad p99 RTT ↓ | 8.00 ms | 2.00 ms | 0.25x | – |",
+		"| Snapshot size=1GiB | 300 MB/s | 600 MB/s | 2.00x | 120% |",
+		"| RawTCP size=64B | 20.00M msgs/s (1280 MB/s) |",
+		"| Snapshot size=1GiB (rawtcp) | 500 MB/s |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q; got:\n%s", want, got)
+		}
+	}
+}
+
+func TestParseDerivesMsgsPerSecond(t *testing.T) {
+	set, err := parse(strings.NewReader("BenchmarkX/impl=ours-8 \t 10 \t 250 ns/op\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := set.cases[caseKey{family: "X"}]["ours"]
+	if got := rs["msgs/s"]; len(got) != 1 || got[0] != 4e6 {
+		t.Errorf("msgs/s = %v, want [4e6]", got)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		vals   []float64
+		want   float64
+		wantOK bool
+	}{
+		{"empty", nil, 0, false},
+		{"odd", []float64{3, 1, 2}, 2, true},
+		{"even", []float64{4, 1, 3, 2}, 2.5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := median(tc.vals)
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("median(%v) = %v, %v; want %v, %v", tc.vals, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}

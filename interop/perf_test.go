@@ -1,0 +1,252 @@
+package interop
+
+// The performance suite: the same workloads on etcd's Transport and ours
+// in one `go test -bench` process, each implementation talking to itself
+// (leader 1 → follower 2 over httptest). `make bench` runs it and
+// ./benchtable turns the output into the table in docs/performance.md.
+//
+// Names pair up by case: BenchmarkMsgApp/size=64B/impl=etcd and
+// .../impl=ours are one row; BenchmarkRawTCP/size=64B is that row's
+// ceiling. The impl level is innermost so both sides of a row run close
+// together in time on a noisy machine.
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// msgAppSizes are the single-entry sizes of BenchmarkMsgApp.
+var msgAppSizes = []int{64, 1 << 10, 64 << 10}
+
+// Shape of BenchmarkMsgAppBatch: 64 entries of 128 bytes per MsgApp.
+const (
+	batchEntries   = 64
+	batchEntrySize = 128
+)
+
+// batchCase names the batch shape.
+var batchCase = fmt.Sprintf("entries=%dx%s", batchEntries, sizeName(batchEntrySize))
+
+// startBenchPairs starts one connected pair per implementation.
+func startBenchPairs(b *testing.B, entries, entrySize int) map[string]*perfPair {
+	b.Helper()
+	pairs := make(map[string]*perfPair)
+	for _, impl := range benchImpls {
+		pairs[impl] = startPerfPair(b, impl, entries, entrySize)
+	}
+	return pairs
+}
+
+// BenchmarkMsgApp measures MsgApps with one entry of 64 B, 1 KiB and
+// 64 KiB: one op is one MsgApp, timed until the follower's Process has
+// seen it. allocs/op is end to end (both Transports share the process),
+// including message construction (< 0.1/op, see BenchmarkMsgAppBuild).
+func BenchmarkMsgApp(b *testing.B) {
+	pairs := startBenchPairs(b, 1, msgAppSizes[0])
+	for _, size := range msgAppSizes {
+		b.Run("size="+sizeName(size), func(b *testing.B) {
+			for _, impl := range benchImpls {
+				b.Run("impl="+impl, func(b *testing.B) { benchMsgApps(b, pairs[impl], 1, size) })
+			}
+		})
+	}
+}
+
+// BenchmarkMsgAppBatch measures MsgApps carrying 64 entries of 128 B.
+func BenchmarkMsgAppBatch(b *testing.B) {
+	pairs := startBenchPairs(b, batchEntries, batchEntrySize)
+	b.Run(batchCase, func(b *testing.B) {
+		for _, impl := range benchImpls {
+			b.Run("impl="+impl, func(b *testing.B) {
+				benchMsgApps(b, pairs[impl], batchEntries, batchEntrySize)
+			})
+		}
+	})
+}
+
+// benchMsgApps sends b.N MsgApps of the given shape over p and waits until
+// the follower processed them all, then checks that nothing was dropped or
+// reported unreachable and that the msgappv2 stream carried them.
+func benchMsgApps(b *testing.B, p *perfPair, entries, entrySize int) {
+	p.apps.setShape(entries, entrySize)
+	if err := p.apps.sendAndDrain(sendWindow); err != nil { // warm up this shape
+		b.Fatal(err)
+	}
+	before := p.counts()
+	b.SetBytes(int64(p.apps.build.payload()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	err := p.apps.sendAndDrain(b.N)
+	b.StopTimer()
+	if err != nil {
+		b.Fatalf("%s: %v", p.impl, err)
+	}
+	if err := p.check(before); err != nil {
+		b.Fatal(err)
+	}
+	if got, least := p.counts().msgApp-before.msgApp, int64(b.N*p.apps.build.payload())-countSlack; got < least {
+		b.Fatalf("%s: msgappv2 stream carried %d bytes, want at least %d", p.impl, got, least)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkMsgAppBuild only builds the messages the MsgApp benchmarks
+// send: subtract its allocs/op and B/op from theirs to get the Transport's.
+func BenchmarkMsgAppBuild(b *testing.B) {
+	shapes := []struct {
+		name          string
+		entries, size int
+	}{{"size=64B", 1, 64}, {"size=1KiB", 1, 1 << 10}, {"size=64KiB", 1, 64 << 10}, {batchCase, batchEntries, batchEntrySize}}
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) {
+			mb := newMsgBuilder(leaderID, followerID, s.entries, s.size)
+			buf := make([]*raftpb.Message, sendBatch)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += sendBatch {
+				mb.next(buf[:min(sendBatch, b.N-i)])
+			}
+		})
+	}
+}
+
+// BenchmarkHeartbeatUnderLoad measures heartbeat round trips (MsgHeartbeat
+// to the follower, MsgHeartbeatResp back, one at a time) while another
+// goroutine keeps the 1 KiB MsgApp window full. One op is one round trip;
+// p50-ns and p99-ns are its percentiles, load-msgs/s the MsgApp rate
+// meanwhile.
+func BenchmarkHeartbeatUnderLoad(b *testing.B) {
+	pairs := startBenchPairs(b, 1, 1<<10)
+	for _, impl := range benchImpls {
+		b.Run("impl="+impl, func(b *testing.B) { benchHeartbeatRTT(b, pairs[impl]) })
+	}
+}
+
+func benchHeartbeatRTT(b *testing.B, p *perfPair) {
+	before := p.counts()
+	stop, primed := make(chan struct{}), make(chan struct{})
+	loadDone := make(chan error, 1)
+	go func() { loadDone <- p.loadUntil(stop, primed) }()
+	stopLoad := func() error {
+		close(stop)
+		if err := <-loadDone; err != nil {
+			return err
+		}
+		return p.apps.drain()
+	}
+	// Let the window fill before the first ping.
+	select {
+	case <-primed:
+	case err := <-loadDone:
+		b.Fatalf("%s: load stopped early: %v", p.impl, err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	loadStart := p.apps.sent.Load()
+	b.ResetTimer()
+	for range b.N {
+		rtt, err := p.ping(10 * time.Second)
+		if err != nil {
+			b.StopTimer()
+			b.Fatal(err, stopLoad())
+		}
+		lat = append(lat, rtt)
+	}
+	b.StopTimer()
+	loadSent := p.apps.sent.Load() - loadStart
+	if err := stopLoad(); err != nil {
+		b.Fatalf("%s: %v", p.impl, err)
+	}
+	if err := p.check(before); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(percentile(lat, 0.50).Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(percentile(lat, 0.99).Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(loadSent)/b.Elapsed().Seconds(), "load-msgs/s")
+}
+
+// loadUntil keeps the MsgApp window full until stop closes. It closes
+// primed once it has sent two windows' worth.
+func (p *perfPair) loadUntil(stop <-chan struct{}, primed chan<- struct{}) error {
+	for sent := 0; ; sent += sendBatch {
+		if sent == 2*sendWindow {
+			close(primed)
+		}
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		if err := p.apps.send(sendBatch); err != nil {
+			return err
+		}
+	}
+}
+
+// percentile returns the q-quantile of sorted (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// TestPerfHarness runs every part of the performance suite once, briefly,
+// so `go test -race` covers the harness: each implementation's pair moves
+// MsgApps of every shape with nothing dropped, answers pings under load,
+// takes a small snapshot; and the raw baselines and idle-peer count work.
+func TestPerfHarness(t *testing.T) {
+	src := writePatternFile(t, t.TempDir(), 1<<20)
+	for _, impl := range benchImpls {
+		t.Run(impl, func(t *testing.T) {
+			p := startPerfPair(t, impl, 1, 64)
+			before := p.counts()
+			// More than a window of small messages, so the driver waits for room.
+			for _, shape := range [][3]int{{1, 64, 2 * sendWindow}, {1, 64 << 10, 128}, {batchEntries, batchEntrySize, 256}} {
+				p.apps.setShape(shape[0], shape[1])
+				if err := p.apps.sendAndDrain(shape[2]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stop, primed := make(chan struct{}), make(chan struct{})
+			loadDone := make(chan error, 1)
+			go func() { loadDone <- p.loadUntil(stop, primed) }()
+			<-primed
+			for range 5 {
+				if _, err := p.ping(10 * time.Second); err != nil {
+					t.Error(err)
+				}
+			}
+			close(stop)
+			if err := <-loadDone; err != nil {
+				t.Fatal(err)
+			}
+			if err := p.apps.drain(); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.check(before); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.sendSnapshotFile(src, 1<<20, 0x77); err != nil {
+				t.Fatal(err)
+			}
+			cost, err := measureIdlePeers(t, impl, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cost.goroutines <= 0 || cost.bytes <= 0 {
+				t.Errorf("idle peer cost %+v, want positive", cost)
+			}
+		})
+	}
+	if err := rawFileCopy(src, t.TempDir(), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendRawFrames(64, 10000); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,6 +1,7 @@
 package rafthttp
 
 import (
+	"bufio"
 	"errors"
 	"net/http"
 	"sync"
@@ -18,6 +19,11 @@ type outgoingConn struct {
 	w            http.ResponseWriter
 	rc           *http.ResponseController
 	writeTimeout time.Duration
+	// buf gathers encoded messages so each flush is one chunk and one
+	// system call rather than one per message.
+	buf *bufio.Writer
+	// deadlineRefresh is when the write deadline is next pushed forward.
+	deadlineRefresh time.Time
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -27,25 +33,57 @@ type outgoingConn struct {
 
 func newOutgoingConn(t streamType, local, peer types.ID, w http.ResponseWriter,
 	writeTimeout time.Duration) *outgoingConn {
-	return &outgoingConn{
+	c := &outgoingConn{
 		t: t, local: local, peer: peer, w: w, rc: http.NewResponseController(w),
 		writeTimeout: writeTimeout, closed: make(chan struct{}), gone: make(chan struct{}),
 	}
+	c.buf = bufio.NewWriterSize(responseSink{c}, outgoingBufSize)
+	return c
 }
 
-// Write bounds each write with the write timeout, so a peer that stops
-// reading cannot stall the writer forever.
+// outgoingBufSize is the stream write buffer: hundreds of small messages,
+// while a large one bypasses it.
+const outgoingBufSize = 32 << 10
+
+// Write buffers p; it reaches the network on Flush or when the buffer
+// fills.
 func (c *outgoingConn) Write(p []byte) (int, error) {
-	if err := c.rc.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil &&
-		!errors.Is(err, http.ErrNotSupported) {
-		return 0, err
-	}
-	return c.w.Write(p)
+	return c.buf.Write(p)
 }
 
 // Flush pushes buffered bytes to the network.
 func (c *outgoingConn) Flush() error {
+	if err := c.buf.Flush(); err != nil {
+		return err
+	}
 	return c.rc.Flush()
+}
+
+// responseSink writes to the response under a write deadline, so a peer
+// that stops reading cannot stall the writer for longer than the write
+// timeout.
+type responseSink struct{ c *outgoingConn }
+
+func (s responseSink) Write(p []byte) (int, error) {
+	if err := s.c.armWriteDeadline(); err != nil {
+		return 0, err
+	}
+	return s.c.w.Write(p)
+}
+
+// armWriteDeadline keeps the deadline between half and all of the write
+// timeout ahead, without touching it on every write.
+func (c *outgoingConn) armWriteDeadline() error {
+	now := time.Now()
+	if now.Before(c.deadlineRefresh) {
+		return nil
+	}
+	err := c.rc.SetWriteDeadline(now.Add(c.writeTimeout))
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	c.deadlineRefresh = now.Add(c.writeTimeout / 2)
+	return nil
 }
 
 // Close releases the waiting handler, which ends the response. It may be

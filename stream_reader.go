@@ -1,6 +1,7 @@
 package rafthttp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,10 @@ func isClosedConnError(err error) bool {
 }
 
 // decodeLoop reads messages until the stream fails.
-func (r *streamReader) decodeLoop(body io.Reader) error {
+func (r *streamReader) decodeLoop(conn io.Reader) error {
+	// Decoders make small reads (a length, then a payload); serving them
+	// from a buffer avoids a trip through the HTTP body for each.
+	body := bufio.NewReaderSize(conn, streamReadBufSize)
 	var dec decoder
 	if r.typ == streamTypeMsgAppV2 {
 		dec = newMsgAppV2Decoder(body, uint64(r.env.local), uint64(r.peerID), r.env.cfg.maxMessageBytes)
@@ -108,6 +112,9 @@ func (r *streamReader) countReceived(m *raftpb.Message) {
 	}
 	c.Add(float64(messageSize(m)))
 }
+
+// streamReadBufSize is the stream reader's buffer; larger reads bypass it.
+const streamReadBufSize = 16 << 10
 
 // deliver queues m for raft without blocking; a full queue drops it with a
 // warning and a metric, as raft retransmits what it needs.

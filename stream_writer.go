@@ -3,7 +3,7 @@ package rafthttp
 import (
 	"context"
 	"github.com/prometheus/client_golang/prometheus"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -35,8 +35,9 @@ type streamWriter struct {
 	// done is closed when run returns; attach uses it to refuse new conns.
 	done chan struct{}
 
-	mu      sync.Mutex
-	working bool
+	// working is set while a connection is attached; Send reads it for
+	// every message, so it is an atomic rather than a locked field.
+	working atomic.Bool
 }
 
 func newStreamWriter(e *env, lg *zap.Logger, typ streamType, id types.ID, status *peerStatus,
@@ -53,9 +54,7 @@ func newStreamWriter(e *env, lg *zap.Logger, typ streamType, id types.ID, status
 
 // writec returns the queue and whether a connection is attached.
 func (w *streamWriter) writec() (chan<- *raftpb.Message, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.msgc, w.working
+	return w.msgc, w.working.Load()
 }
 
 func (w *streamWriter) isWorking() bool {
@@ -64,9 +63,7 @@ func (w *streamWriter) isWorking() bool {
 }
 
 func (w *streamWriter) setWorking(v bool) {
-	w.mu.Lock()
-	w.working = v
-	w.mu.Unlock()
+	w.working.Store(v)
 }
 
 // attach hands conn to the run loop. It returns false if the writer has

@@ -13,12 +13,17 @@ import (
 type encoder interface {
 	// encode writes m. An error means the connection is unusable.
 	encode(m *raftpb.Message) error
+	// lastSize is proto.Size of the message last encoded, for metrics.
+	lastSize() int
 }
 
 // decoder reads raft messages from one stream connection.
 type decoder interface {
 	// decode returns the next message. Any error ends the connection.
 	decode() (*raftpb.Message, error)
+	// lastSize is the protobuf size of the message last decoded, for
+	// metrics.
+	lastSize() int
 }
 
 // Size limits applied to lengths read from the wire, when the Transport

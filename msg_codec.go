@@ -20,8 +20,9 @@ import (
 
 // messageEncoder writes frames of the message codec.
 type messageEncoder struct {
-	w   io.Writer
-	buf []byte
+	w    io.Writer
+	buf  []byte
+	size int
 }
 
 func newMessageEncoder(w io.Writer) *messageEncoder {
@@ -34,10 +35,12 @@ func (enc *messageEncoder) encode(m *raftpb.Message) error {
 	if err != nil {
 		return err
 	}
-	enc.buf = keepScratch(buf)
+	enc.buf, enc.size = keepScratch(buf), len(buf)-8
 	_, err = enc.w.Write(buf)
 	return err
 }
+
+func (enc *messageEncoder) lastSize() int { return enc.size }
 
 // appendMessageFrame appends m's length prefix and protobuf bytes to dst.
 func appendMessageFrame(dst []byte, m *raftpb.Message) ([]byte, error) {
@@ -58,6 +61,7 @@ type messageDecoder struct {
 	limit   uint64
 	lenBuf  [8]byte
 	scratch []byte
+	size    int
 }
 
 func newMessageDecoder(r io.Reader, limit uint64) *messageDecoder {
@@ -75,10 +79,12 @@ func (dec *messageDecoder) decode() (*raftpb.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec.scratch = keepScratch(payload)
+	dec.scratch, dec.size = keepScratch(payload), len(payload)
 	m, err := decodeMessage(payload)
 	if err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal message frame: %w", err)
 	}
 	return m, nil
 }
+
+func (dec *messageDecoder) lastSize() int { return dec.size }

@@ -46,17 +46,23 @@ type msgAppV2Encoder struct {
 	w     io.Writer
 	state msgAppV2State
 	buf   []byte
+	size  int
 }
 
 func newMsgAppV2Encoder(w io.Writer) *msgAppV2Encoder {
 	return &msgAppV2Encoder{w: w}
 }
 
+func (enc *msgAppV2Encoder) lastSize() int { return enc.size }
+
 // encode writes one record with a single Write call.
 func (enc *msgAppV2Encoder) encode(m *raftpb.Message) error {
 	buf, err := enc.appendRecord(enc.buf[:0], m)
 	if err != nil {
 		return err
+	}
+	if buf[0] == msgAppV2FullMessage {
+		enc.size = len(buf) - 9
 	}
 	enc.buf = keepScratch(buf)
 	_, err = enc.w.Write(buf)
@@ -66,6 +72,7 @@ func (enc *msgAppV2Encoder) encode(m *raftpb.Message) error {
 func (enc *msgAppV2Encoder) appendRecord(dst []byte, m *raftpb.Message) ([]byte, error) {
 	switch {
 	case isLinkHeartbeat(m):
+		enc.size = linkHeartbeatSize
 		return append(dst, msgAppV2LinkHeartbeat), nil
 	case enc.continuesStream(m):
 		return enc.appendEntries(dst, m)
@@ -85,11 +92,14 @@ func (enc *msgAppV2Encoder) appendEntries(dst []byte, m *raftpb.Message) ([]byte
 	entries := m.GetEntries()
 	dst = append(dst, msgAppV2AppEntries)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(len(entries)))
+	enc.size = appHeaderSize(m)
 	for _, e := range entries {
+		start := len(dst) + 8
 		var err error
 		if dst, err = appendEntryRecord(dst, e); err != nil {
 			return nil, fmt.Errorf("rafthttp: marshal entry: %w", err)
 		}
+		enc.size += lengthDelimitedSize(len(dst) - start)
 	}
 	enc.state.index += uint64(len(entries))
 	return binary.BigEndian.AppendUint64(dst, m.GetCommit()), nil
@@ -115,6 +125,7 @@ type msgAppV2Decoder struct {
 	lenBuf        [8]byte
 	scratch       []byte
 	ends          []int
+	size          int
 }
 
 func newMsgAppV2Decoder(r io.Reader, local, remote uint64, limit uint64) *msgAppV2Decoder {
@@ -127,6 +138,7 @@ func (dec *msgAppV2Decoder) decode() (*raftpb.Message, error) {
 	}
 	switch typ := dec.lenBuf[0]; typ {
 	case msgAppV2LinkHeartbeat:
+		dec.size = linkHeartbeatSize
 		return linkHeartbeat(), nil
 	case msgAppV2AppEntries:
 		return dec.decodeEntries()
@@ -146,7 +158,7 @@ func (dec *msgAppV2Decoder) decodeFull() (*raftpb.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec.scratch = keepScratch(payload)
+	dec.scratch, dec.size = keepScratch(payload), len(payload)
 	m, err := decodeMessage(payload)
 	if err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 message: %w", err)
@@ -184,7 +196,23 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 	if m.Entries == nil {
 		m.Entries = []*raftpb.Entry{}
 	}
+	dec.size = appHeaderSize(m)
+	start := 0
+	for _, end := range ends {
+		dec.size += lengthDelimitedSize(end - start)
+		start = end
+	}
 	return m, nil
+}
+
+func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
+
+// appHeaderSize is the protobuf size of the fields an AppEntries record
+// carries implicitly: a MsgApp's type, addresses, term, index and commit.
+func appHeaderSize(m *raftpb.Message) int {
+	return optVarintSize(true, uint64(raftpb.MsgApp)) +
+		optUint64Size(m.To) + optUint64Size(m.From) + optUint64Size(m.Term) +
+		optUint64Size(m.LogTerm) + optUint64Size(m.Index) + optUint64Size(m.Commit)
 }
 
 // maxKeptEnds is the most entry offsets a decoder keeps between records.

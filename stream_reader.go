@@ -95,7 +95,7 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 		if err != nil {
 			return err
 		}
-		r.countReceived(m)
+		r.countReceived(m, dec.lastSize())
 		if r.paused.Load() || isLinkHeartbeat(m) {
 			continue
 		}
@@ -105,12 +105,12 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 
 // countReceived adds m to peer_received_bytes_total, labelled with its
 // sender as etcd does (link heartbeats count under "0").
-func (r *streamReader) countReceived(m *raftpb.Message) {
+func (r *streamReader) countReceived(m *raftpb.Message, size int) {
 	c := r.receivedBytes
 	if c == nil || types.ID(m.GetFrom()) != r.peerID {
 		c = r.env.metrics.receivedBytes.WithLabelValues(types.ID(m.GetFrom()).String())
 	}
-	c.Add(float64(messageSize(m)))
+	c.Add(float64(size))
 }
 
 // streamReadBufSize is the stream reader's buffer; larger reads bypass it.

@@ -97,7 +97,7 @@ func (w *streamWriter) run(ctx context.Context) {
 	for {
 		select {
 		case m := <-w.msgc:
-			cur = w.write(cur, m)
+			cur = w.writeBatch(cur, m)
 		case <-heartbeat.C:
 			cur = w.heartbeat(cur)
 		case conn := <-w.connc:
@@ -156,11 +156,24 @@ func (w *streamWriter) write(cur *writerConn, m *raftpb.Message) *writerConn {
 	if w.typ == streamTypeMsgAppV2 && w.followerStats != nil {
 		w.followerStats.Succ(time.Since(start))
 	}
-	cur.unflushed += messageSize(m)
+	cur.unflushed += cur.enc.lastSize()
 	if len(w.msgc) > 0 && cur.batched <= w.env.cfg.streamBufSize/2 {
 		return cur
 	}
 	return w.flush(cur, "write")
+}
+
+// writeBatch writes m and then whatever is queued behind it, up to the
+// next flush, with plain receives: this goroutine is the queue's only
+// reader, and a select per message would cost more than the encoding.
+func (w *streamWriter) writeBatch(cur *writerConn, m *raftpb.Message) *writerConn {
+	for {
+		cur = w.write(cur, m)
+		if cur == nil || cur.batched == 0 || len(w.msgc) == 0 {
+			return cur
+		}
+		m = <-w.msgc
+	}
 }
 
 // peerGone is closed when the peer closes the attached connection; nil

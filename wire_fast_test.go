@@ -133,3 +133,44 @@ func FuzzFastDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestCodecLastSizeIsProtoSize checks the sizes codecs report for metrics
+// against proto.Size, on both stream codecs and every record kind.
+func TestCodecLastSizeIsProtoSize(t *testing.T) {
+	app := func(index uint64, data string) *raftpb.Message {
+		m := msg(raftpb.MsgApp, 1, 2, 1)
+		m.LogTerm, m.Index, m.Commit = proto.Uint64(1), proto.Uint64(index), proto.Uint64(index)
+		m.Entries = []*raftpb.Entry{{Term: proto.Uint64(1), Index: proto.Uint64(index + 1), Data: []byte(data)}}
+		return m
+	}
+	msgs := []*raftpb.Message{linkHeartbeat(), app(0, "first"), app(1, "fast path"), app(2, ""),
+		msg(raftpb.MsgApp, 1, 2, 5)}
+	var buf bytes.Buffer
+	encs := []encoder{newMsgAppV2Encoder(&buf), newMessageEncoder(&buf)}
+	for _, enc := range encs {
+		buf.Reset()
+		var decs []*raftpb.Message
+		for _, m := range msgs {
+			if err := enc.encode(m); err != nil {
+				t.Fatal(err)
+			}
+			if want := proto.Size(m); enc.lastSize() != want {
+				t.Errorf("%T encoding %v: lastSize %d, proto.Size %d", enc, m, enc.lastSize(), want)
+			}
+			decs = append(decs, m)
+		}
+		var dec decoder = newMessageDecoder(&buf, 1<<20)
+		if _, ok := enc.(*msgAppV2Encoder); ok {
+			dec = newMsgAppV2Decoder(&buf, 2, 1, 1<<20)
+		}
+		for range decs {
+			m, err := dec.decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := proto.Size(m); dec.lastSize() != want {
+				t.Errorf("%T decoding %v: lastSize %d, proto.Size %d", dec, m, dec.lastSize(), want)
+			}
+		}
+	}
+}

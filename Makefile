@@ -9,10 +9,10 @@ MODULES := . interop
 test: test-root test-interop
 
 test-root:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-interop:
-	@if [ -f interop/go.mod ]; then cd interop && $(GO) test -race -count=1 ./...; fi
+	@if [ -f interop/go.mod ]; then cd interop && $(GO) test -race -count=1 -timeout 20m ./...; fi
 
 ## cover: statement coverage of the root package.
 cover:

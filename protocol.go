@@ -67,46 +67,6 @@ const (
 // the sender is known (bad method, failed compatibility check).
 const unknownSnapshotSender = "UNKNOWN_SNAPSHOT_SENDER"
 
-// streamType names one of the two long-lived stream encodings.
-type streamType string
-
-const (
-	streamTypeMessage  streamType = "message"
-	streamTypeMsgAppV2 streamType = "msgappv2"
-)
-
-// endpoint is the path segment that selects the stream type. The msgappv2
-// stream is served under "msgapp", a historical name kept for compatibility.
-func (t streamType) endpoint() string {
-	if t == streamTypeMsgAppV2 {
-		return RaftStreamPrefix + "/msgapp"
-	}
-	return RaftStreamPrefix + "/message"
-}
-
-// String is the label used in logs, as etcd words it.
-func (t streamType) String() string {
-	switch t {
-	case streamTypeMessage:
-		return "stream Message"
-	case streamTypeMsgAppV2:
-		return "stream MsgApp v2"
-	}
-	return "unknown stream"
-}
-
-// streamTypeFromDir maps the directory of a stream request path back to
-// its type.
-func streamTypeFromDir(dir string) (streamType, bool) {
-	switch dir {
-	case streamTypeMsgAppV2.endpoint():
-		return streamTypeMsgAppV2, true
-	case streamTypeMessage.endpoint():
-		return streamTypeMessage, true
-	}
-	return "", false
-}
-
 // Names of the channels a message can leave through; used in logs.
 const (
 	channelStreamMsgAppV2 = "streamMsgAppV2"

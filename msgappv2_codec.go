@@ -181,7 +181,7 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 	if _, err := io.ReadFull(dec.r, dec.lenBuf[:]); err != nil {
 		return nil, noEOF(err)
 	}
-	box, d := newMessageSlabs(int(count), len(raw))
+	box, d := dec.entrySlabs(int(count), raw)
 	if err := d.decodeEntries(raw, ends); err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
 	}
@@ -206,6 +206,22 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 }
 
 func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
+
+// aliasBytes is the record size from which entries keep pointing into the
+// buffer they were read into: the buffer is handed to the message and the
+// next record reads into a new one, which saves copying large entries.
+const aliasBytes = 16 << 10
+
+// entrySlabs prepares the memory of a message with n entries read into raw.
+func (dec *msgAppV2Decoder) entrySlabs(n int, raw []byte) (*messageBox, *slabs) {
+	if len(raw) < aliasBytes {
+		return newMessageSlabs(n, len(raw))
+	}
+	box, d := newMessageSlabs(n, 0)
+	d.alias = true
+	dec.scratch = nil // raw now belongs to the message
+	return box, d
+}
 
 // appHeaderSize is the protobuf size of the fields an AppEntries record
 // carries implicitly: a MsgApp's type, addresses, term, index and commit.

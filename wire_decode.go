@@ -146,12 +146,18 @@ type slabs struct {
 	entries []entryBox
 	// ptrs is the message's Entries slice, filled in entry order.
 	ptrs []*raftpb.Entry
+	// alias makes byte fields point into the input instead of copies;
+	// set only when the input buffer belongs to the message.
+	alias bool
 }
 
 // copyBytes copies v into the byte slab. The result is never nil (an empty
 // field is present) and its capacity ends at its length, so appending to
 // it cannot overwrite a neighbour.
 func (d *slabs) copyBytes(v []byte) []byte {
+	if d.alias {
+		return v[:len(v):len(v)]
+	}
 	start := len(d.bytes)
 	d.bytes = append(d.bytes, v...)
 	return d.bytes[start:len(d.bytes):len(d.bytes)]

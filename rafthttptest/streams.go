@@ -61,6 +61,13 @@ func (s *streamTracker) serving(from types.ID) bool {
 	return s.active[streamKey{"message", from}] > 0 && s.active[streamKey{"msgapp", from}] > 0
 }
 
+// servingAny reports whether any stream kind from `from` is being served.
+func (s *streamTracker) servingAny(from types.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active[streamKey{"message", from}] > 0 || s.active[streamKey{"msgapp", from}] > 0
+}
+
 // statusWriter notices a 200 answer.
 type statusWriter struct {
 	http.ResponseWriter

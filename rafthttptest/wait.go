@@ -32,6 +32,17 @@ func (c *Cluster) StreamsUp(a, b types.ID) bool {
 	return c.Member(a).serving(b) && c.Member(b).serving(a)
 }
 
+// Serving reports whether a is serving any stream to b: a's writers
+// still hold a stream b opened. It turns false once a's writers have
+// detached, for instance after b went away.
+func (c *Cluster) Serving(a, b types.ID) bool {
+	m := c.Member(a)
+	m.mu.Lock()
+	t := m.tracker
+	m.mu.Unlock()
+	return t != nil && t.servingAny(b)
+}
+
 // WaitStreams waits until StreamsUp(a, b), failing tb after timeout.
 func (c *Cluster) WaitStreams(tb testing.TB, a, b types.ID, timeout time.Duration) time.Duration {
 	tb.Helper()

@@ -213,7 +213,7 @@ func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
 const aliasBytes = 16 << 10
 
 // entrySlabs prepares the memory of a message with n entries read into raw.
-func (dec *msgAppV2Decoder) entrySlabs(n int, raw []byte) (*messageBox, *slabs) {
+func (dec *msgAppV2Decoder) entrySlabs(n int, raw []byte) (*messageBox, slabs) {
 	if len(raw) < aliasBytes {
 		return newMessageSlabs(n, len(raw))
 	}

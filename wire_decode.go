@@ -40,8 +40,8 @@ type messageWithOneEntry struct {
 
 // newMessageSlabs allocates a message box and room for n entries, whose
 // byte fields add up to at most byteLen.
-func newMessageSlabs(n, byteLen int) (*messageBox, *slabs) {
-	d := &slabs{bytes: make([]byte, 0, byteLen)}
+func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
+	d := slabs{bytes: make([]byte, 0, byteLen)}
 	if n == 1 {
 		one := &messageWithOneEntry{}
 		d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]

@@ -119,8 +119,8 @@ func (a *accountant) sentFailures() float64 {
 // TestRestartedPeerStreamsAgain stops a peer, sends to it while it is
 // down, and restarts it: every message sent while it was down is reported
 // unreachable and counted, and its streams are back within a second of
-// the restart. ConnReadTimeout is 1s so the stream writers give up on the
-// dead streams (by link heartbeat) within ~0.7s.
+// the restart. The stream writers detach as soon as member 2 closes its
+// streams.
 func TestRestartedPeerStreamsAgain(t *testing.T) {
 	a := newAccountingCluster(t, time.Second)
 	noticed := a.stopPeer()

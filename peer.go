@@ -71,13 +71,17 @@ func startPeer(e *env, id types.ID, urls types.URLs, fs *stats.FollowerStats) *p
 	p.pipeline.start(p.ctx, &p.wg)
 	p.wg.Go(func() { p.msgAppV2Writer.run(p.ctx) })
 	p.wg.Go(func() { p.writer.run(p.ctx) })
+	// Each stream gets its own receive queue, so heartbeats and votes on
+	// the message stream never wait behind a backlog of MsgApp; the two
+	// streams are separate connections, so no order between them is lost.
+	appc := make(chan *raftpb.Message, e.cfg.recvBufSize)
 	recvc := make(chan *raftpb.Message, e.cfg.recvBufSize)
 	propc := make(chan *raftpb.Message, e.cfg.propBufSize)
-	p.wg.Go(func() { p.process(recvc) })
+	p.wg.Go(func() { p.processPrioritized(recvc, appc) })
 	p.wg.Go(func() { p.process(propc) })
-	for _, typ := range []streamType{streamTypeMsgAppV2, streamTypeMessage} {
+	for typ, c := range map[streamType]chan *raftpb.Message{streamTypeMsgAppV2: appc, streamTypeMessage: recvc} {
 		r := &streamReader{env: e, lg: lg.With(zap.Stringer("stream-reader-type", typ)), typ: typ,
-			peerID: id, picker: picker, status: status, recvc: recvc, propc: propc, paused: &p.paused,
+			peerID: id, picker: picker, status: status, recvc: c, propc: propc, paused: &p.paused,
 			receivedBytes: e.metrics.receivedBytes.WithLabelValues(id.String())}
 		p.wg.Go(func() { r.run(p.ctx) })
 	}
@@ -99,14 +103,51 @@ func (p *peer) process(c <-chan *raftpb.Message) {
 	}
 }
 
+// processPrioritized processes both receive queues, urgent first: a
+// message on urgent waits for at most one message from bulk.
+func (p *peer) processPrioritized(urgent, bulk <-chan *raftpb.Message) {
+	for {
+		select {
+		case m := <-urgent:
+			p.processQueued(urgent, m)
+			continue
+		default:
+		}
+		select {
+		case m := <-urgent:
+			p.processQueued(urgent, m)
+		case m := <-bulk:
+			p.processBulk(urgent, bulk, m)
+		case <-p.ctx.Done():
+			return
+		}
+	}
+}
+
+// processBulk processes m and what is queued behind it on bulk until
+// urgent has something.
+func (p *peer) processBulk(urgent, bulk <-chan *raftpb.Message, m *raftpb.Message) {
+	for {
+		p.processOne(m)
+		if len(urgent) > 0 || len(bulk) == 0 {
+			return
+		}
+		m = <-bulk
+	}
+}
+
+func (p *peer) processOne(m *raftpb.Message) {
+	if err := p.env.raft.Process(p.ctx, m); err != nil && p.ctx.Err() == nil {
+		p.lg.Warn("failed to process Raft message", zap.Error(err))
+	}
+}
+
 // processQueued processes m and what is already queued behind it with
 // plain receives, cheaper than a select per message. The queue is
 // bounded, so a stop waits at most for its length.
 func (p *peer) processQueued(c <-chan *raftpb.Message, m *raftpb.Message) {
 	for {
-		if err := p.env.raft.Process(p.ctx, m); err != nil && p.ctx.Err() == nil {
-			p.lg.Warn("failed to process Raft message", zap.Error(err))
-		}
+		p.processOne(m)
 		if len(c) == 0 {
 			return
 		}

@@ -570,7 +570,11 @@ func TestStreamReaderDelivers(t *testing.T) {
 
 func TestStreamReaderMsgAppV2Delivers(t *testing.T) {
 	f := utNewFixture(t, nil)
-	r, recvc, _ := utNewReader(t, f, streamTypeMsgAppV2, nil, "http://localhost:2380")
+	r, _, _ := utNewReader(t, f, streamTypeMsgAppV2, nil, "http://localhost:2380")
+	// Room for every message: the reader drops what does not fit, and this
+	// test is about decoding, not about a slow consumer.
+	recvc := make(chan *raftpb.Message, 8)
+	r.recvc = recvc
 	// The first MsgApp goes out whole; the second continues it and takes
 	// the fast path, which the reader must rebuild from its own state.
 	app := func(index, commit uint64, data string) *raftpb.Message {

@@ -31,22 +31,34 @@ type entryBox struct {
 }
 
 // messageWithOneEntry lays out a message with a single entry in one
-// allocation: the common MsgApp.
+// allocation: the common MsgApp. A small entry's bytes fit inline too.
 type messageWithOneEntry struct {
-	box   messageBox
-	entry [1]entryBox
-	ptr   [1]*raftpb.Entry
+	box    messageBox
+	entry  [1]entryBox
+	ptr    [1]*raftpb.Entry
+	inline [inlineBytes]byte
 }
+
+// inlineBytes is how many bytes of a single-entry message's byte fields
+// are stored inside its one allocation: enough for a typical small
+// key-value write.
+const inlineBytes = 128
 
 // newMessageSlabs allocates a message box and room for n entries, whose
 // byte fields add up to at most byteLen.
 func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
-	d := slabs{bytes: make([]byte, 0, byteLen)}
+	var d slabs
 	if n == 1 {
 		one := &messageWithOneEntry{}
 		d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
+		if byteLen <= inlineBytes {
+			d.bytes = one.inline[:0:byteLen]
+		} else {
+			d.bytes = make([]byte, 0, byteLen)
+		}
 		return &one.box, d
 	}
+	d.bytes = make([]byte, 0, byteLen)
 	if n > 0 {
 		d.entries, d.ptrs = make([]entryBox, 0, n), make([]*raftpb.Entry, n)
 	}

@@ -207,7 +207,7 @@ func TestTransportUpdatePeer(t *testing.T) {
 		urls    []string
 		wantURL string
 	}{
-		{"new URLs", 2, []string{"http://127.0.0.1:3", "http://127.0.0.1:2"}, "http://127.0.0.1:2"},
+		{"new URLs", 2, []string{"http://127.0.0.1:3", "http://127.0.0.1:2"}, "http://127.0.0.1:2,http://127.0.0.1:3"},
 		{"unknown ID", 7, []string{"http://127.0.0.1:2"}, "http://127.0.0.1:1"},
 		{"invalid URLs", 2, []string{"::bad"}, "http://127.0.0.1:1"},
 		{"no URLs", 2, nil, "http://127.0.0.1:1"},
@@ -217,8 +217,14 @@ func TestTransportUpdatePeer(t *testing.T) {
 			m := startMember(t, 1, nil)
 			m.tr.AddPeer(2, []string{"http://127.0.0.1:1"})
 			m.tr.UpdatePeer(tt.id, tt.urls)
-			if got := m.tr.Get(2).(*peer).picker.pick(); got.String() != tt.wantURL {
-				t.Errorf("peer 2 picks %s, want %s", got.String(), tt.wantURL)
+			// The URL set, not the current pick: failed stream dials to these
+			// dead addresses move the pick along.
+			pk := m.tr.Get(2).(*peer).picker
+			pk.mu.Lock()
+			got := pk.urls.String()
+			pk.mu.Unlock()
+			if got != tt.wantURL {
+				t.Errorf("peer 2 has URLs %s, want %s", got, tt.wantURL)
 			}
 			if tt.id != 2 && m.tr.Get(tt.id) != nil {
 				t.Error("UpdatePeer of an unknown ID created a peer")

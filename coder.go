@@ -68,24 +68,13 @@ func readLength(r io.Reader, scratch *[8]byte, limit uint64) (uint64, error) {
 }
 
 // readPayload reads exactly n bytes, reusing buf when it is large enough.
-// A large payload's buffer grows as bytes arrive, so a peer that announces
-// a big message and then stalls cannot make us allocate it up front.
 func readPayload(r io.Reader, buf []byte, n uint64) ([]byte, error) {
-	if uint64(cap(buf)) < n && n > scratchKeepBytes {
-		return readGrowing(r, n)
-	}
-	if uint64(cap(buf)) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, noEOF(err)
-	}
-	return buf, nil
+	return appendPayload(r, buf[:0], n)
 }
 
-// appendPayload appends exactly n bytes from r to dst, growing dst as the
-// bytes arrive rather than by n up front.
+// appendPayload appends exactly n bytes from r to dst. A large payload
+// that does not fit grows as its bytes arrive, so a peer that announces a
+// big message and then stalls cannot make us allocate it up front.
 func appendPayload(r io.Reader, dst []byte, n uint64) ([]byte, error) {
 	if free := uint64(cap(dst) - len(dst)); n <= free || n <= scratchKeepBytes {
 		start := len(dst)
@@ -96,20 +85,6 @@ func appendPayload(r io.Reader, dst []byte, n uint64) ([]byte, error) {
 		return dst, nil
 	}
 	b := bytes.NewBuffer(dst)
-	got, err := b.ReadFrom(io.LimitReader(r, int64(n)))
-	if err != nil {
-		return nil, err
-	}
-	if uint64(got) != n {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return b.Bytes(), nil
-}
-
-// readGrowing reads exactly n bytes into a buffer that doubles as needed.
-func readGrowing(r io.Reader, n uint64) ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(scratchKeepBytes)
 	got, err := b.ReadFrom(io.LimitReader(r, int64(n)))
 	if err != nil {
 		return nil, err

@@ -19,4 +19,5 @@ var (
 	errMemberRemoved         = errors.New("the member has been permanently removed from the cluster")
 	errMemberNotFound        = errors.New("member not found")
 	errUnsupportedStreamType = errors.New("unsupported stream type")
+	errStreamClosedByPeer    = errors.New("stream closed by peer")
 )

@@ -107,7 +107,7 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 // sender as etcd does (link heartbeats count under "0").
 func (r *streamReader) countReceived(m *raftpb.Message, size int) {
 	c := r.receivedBytes
-	if c == nil || types.ID(m.GetFrom()) != r.peerID {
+	if types.ID(m.GetFrom()) != r.peerID {
 		c = r.env.metrics.receivedBytes.WithLabelValues(types.ID(m.GetFrom()).String())
 	}
 	c.Add(float64(size))

@@ -388,6 +388,7 @@ func utNewReader(t *testing.T, f *utFixture, typ streamType, rt http.RoundTrippe
 		env: f.env, lg: f.env.lg, typ: typ, peerID: 2,
 		picker: newURLPicker(utMustURLs(t, urls...)), status: newPeerStatus(f.env.lg, f.env.metrics, 1, 2),
 		recvc: recvc, propc: propc, paused: &atomic.Bool{},
+		receivedBytes: f.env.metrics.receivedBytes.WithLabelValues("2"),
 	}
 	return r, recvc, propc
 }

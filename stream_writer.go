@@ -189,13 +189,7 @@ func (cur *writerConn) peerGone() <-chan struct{} {
 // written since the last flush may not have arrived: they are counted and
 // reported like those of a failed write.
 func (w *streamWriter) peerClosed(cur *writerConn) *writerConn {
-	w.status.deactivate(failure{channel: w.typ.String(), action: "write"}, "stream closed by peer")
-	if cur.batched > 0 {
-		w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(cur.batched))
-		w.env.raft.ReportUnreachable(uint64(w.peerID))
-	}
-	w.closeConn(cur)
-	w.lg.Warn("lost TCP streaming connection with remote peer", zap.String("error", "stream closed by peer"))
+	w.lose(cur, "write", errStreamClosedByPeer, cur.batched)
 	return nil
 }
 
@@ -223,11 +217,19 @@ func (w *streamWriter) flush(cur *writerConn, action string) *writerConn {
 }
 
 // fail gives up on a connection after a write or flush error. Every
-// message written since the last successful flush may be lost: each is
-// counted, and raft is told the peer is unreachable.
+// message written since the last successful flush may be lost; a failed
+// heartbeat counts once, as in etcd.
 func (w *streamWriter) fail(cur *writerConn, action string, err error) {
+	w.lose(cur, action, err, max(cur.batched, 1))
+}
+
+// lose deactivates the peer, counts failures sends as failed, tells raft
+// the peer is unreachable if messages may be lost, and closes cur.
+func (w *streamWriter) lose(cur *writerConn, action string, err error, failures int) {
 	w.status.deactivate(failure{channel: w.typ.String(), action: action}, err.Error())
-	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(max(cur.batched, 1)))
+	if failures > 0 {
+		w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(failures))
+	}
 	if cur.batched > 0 {
 		w.env.raft.ReportUnreachable(uint64(w.peerID))
 	}

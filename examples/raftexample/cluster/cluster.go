@@ -243,13 +243,7 @@ func (c *Cluster) Stop(id uint64) error {
 // Wait waits until a member exits on its own (for example after being
 // removed from the cluster) or ctx ends.
 func (c *Cluster) Wait(ctx context.Context, id uint64) error {
-	c.mu.Lock()
-	m, err := c.member(id)
-	var p *process
-	if err == nil {
-		p = m.proc
-	}
-	c.mu.Unlock()
+	m, p, err := c.running(id)
 	if p == nil {
 		return err
 	}
@@ -262,14 +256,19 @@ func (c *Cluster) Wait(ctx context.Context, id uint64) error {
 	}
 }
 
-func (c *Cluster) signal(id uint64, sig syscall.Signal, grace time.Duration) error {
+// running returns member id and its process, nil if it is not running.
+func (c *Cluster) running(id uint64) (*member, *process, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	m, err := c.member(id)
-	var p *process
-	if err == nil {
-		p = m.proc
+	if err != nil {
+		return nil, nil, err
 	}
-	c.mu.Unlock()
+	return m, m.proc, nil
+}
+
+func (c *Cluster) signal(id uint64, sig syscall.Signal, grace time.Duration) error {
+	m, p, err := c.running(id)
 	if p == nil {
 		return err
 	}

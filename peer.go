@@ -162,10 +162,8 @@ func (p *peer) send(m *raftpb.Message) {
 		return
 	}
 	c, name := p.pick(m)
-	select {
-	case c <- m:
+	if c.offer(m) {
 		return
-	default:
 	}
 	p.env.raft.ReportUnreachable(m.GetTo())
 	if m.GetType() == raftpb.MsgSnap {
@@ -181,17 +179,23 @@ func (p *peer) send(m *raftpb.Message) {
 // pick chooses the channel for m: snapshots always take the pipeline;
 // MsgApp prefers the msgappv2 stream; everything else the message stream;
 // the pipeline is the fallback while streams are down.
-func (p *peer) pick(m *raftpb.Message) (chan<- *raftpb.Message, string) {
+func (p *peer) pick(m *raftpb.Message) (outbox, string) {
 	if m.GetType() == raftpb.MsgSnap {
-		return p.pipeline.msgc, channelPipeline
+		return p.pipeline, channelPipeline
 	}
-	if c, ok := p.msgAppV2Writer.writec(); ok && m.GetType() == raftpb.MsgApp {
-		return c, channelStreamMsgAppV2
+	if m.GetType() == raftpb.MsgApp && p.msgAppV2Writer.isWorking() {
+		return p.msgAppV2Writer, channelStreamMsgAppV2
 	}
-	if c, ok := p.writer.writec(); ok {
-		return c, channelStreamMsg
+	if p.writer.isWorking() {
+		return p.writer, channelStreamMsg
 	}
-	return p.pipeline.msgc, channelPipeline
+	return p.pipeline, channelPipeline
+}
+
+// outbox is a channel's queue of messages to send.
+type outbox interface {
+	// offer queues m without blocking; false means the queue is full.
+	offer(m *raftpb.Message) bool
 }
 
 // sendSnap streams a snapshot in the background; its outcome reaches the

@@ -75,12 +75,12 @@ func TestPeerPick(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("pick = %s, want %s", got, tt.want)
 			}
-			wantc := map[string]chan *raftpb.Message{
-				channelStreamMsgAppV2: p.msgAppV2Writer.msgc,
-				channelStreamMsg:      p.writer.msgc,
-				channelPipeline:       p.pipeline.msgc,
+			wantc := map[string]outbox{
+				channelStreamMsgAppV2: p.msgAppV2Writer,
+				channelStreamMsg:      p.writer,
+				channelPipeline:       p.pipeline,
 			}[tt.want]
-			if c != (chan<- *raftpb.Message)(wantc) {
+			if c != wantc {
 				t.Errorf("pick returned the wrong channel for %s", tt.want)
 			}
 		})
@@ -94,7 +94,7 @@ func TestPeerSendQueuesOnPickedChannel(t *testing.T) {
 
 	p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
 	p.send(msg(raftpb.MsgSnap, 1, 2, 1))
-	if got := len(p.writer.msgc); got != 1 {
+	if got := p.writer.queue.len(); got != 1 {
 		t.Errorf("message stream queue holds %d, want 1", got)
 	}
 	if got := len(p.pipeline.msgc); got != 1 {
@@ -103,12 +103,12 @@ func TestPeerSendQueuesOnPickedChannel(t *testing.T) {
 
 	p.Pause()
 	p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
-	if got := len(p.writer.msgc); got != 1 {
+	if got := p.writer.queue.len(); got != 1 {
 		t.Errorf("a paused peer queued a message: stream queue holds %d", got)
 	}
 	p.Resume()
 	p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
-	if got := len(p.writer.msgc); got != 2 {
+	if got := p.writer.queue.len(); got != 2 {
 		t.Errorf("a resumed peer did not queue: stream queue holds %d, want 2", got)
 	}
 	if got := f.unreachable(); len(got) != 0 {

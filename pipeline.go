@@ -39,6 +39,17 @@ func newPipeline(e *env, lg *zap.Logger, id types.ID, picker *urlPicker, status 
 	}
 }
 
+// offer queues m for a worker without blocking; false means the queue is
+// full.
+func (p *pipeline) offer(m *raftpb.Message) bool {
+	select {
+	case p.msgc <- m:
+		return true
+	default:
+		return false
+	}
+}
+
 // start launches the workers on wg; they exit when ctx is done, cancelling
 // requests in flight.
 func (p *pipeline) start(ctx context.Context, wg *sync.WaitGroup) {

@@ -43,10 +43,8 @@ func (r *remote) send(m *raftpb.Message) {
 	if r.paused.Load() {
 		return
 	}
-	select {
-	case r.pipeline.msgc <- m:
+	if r.pipeline.offer(m) {
 		return
-	default:
 	}
 	msg := "dropped Raft message since sending buffer is full (overloaded network)"
 	if r.status.isActive() {

@@ -141,11 +141,10 @@ func TestStreamWriterAttachReplacesConn(t *testing.T) {
 		t.Error("attaching a conn did not activate the peer")
 	}
 	m1 := msg(raftpb.MsgHeartbeat, 1, 2, 1)
-	msgc, ok := w.writec()
-	if !ok {
-		t.Fatal("writec reports not working")
+	if !w.isWorking() {
+		t.Fatal("writer reports not working")
 	}
-	msgc <- m1
+	w.offer(m1)
 	waitFor(t, 5*time.Second, "m1 on conn 1", func() bool { return bytes.Equal(rw1.written(), utFrame(t, m1)) })
 
 	rw2 := &utRespWriter{}
@@ -155,8 +154,7 @@ func TestStreamWriterAttachReplacesConn(t *testing.T) {
 		t.Fatal("the new conn is closed")
 	}
 	m2 := msg(raftpb.MsgVote, 1, 2, 2)
-	msgc, _ = w.writec()
-	msgc <- m2
+	w.offer(m2)
 	waitFor(t, 5*time.Second, "m2 on conn 2", func() bool { return bytes.Equal(rw2.written(), utFrame(t, m2)) })
 	if got := rw1.written(); !bytes.Equal(got, utFrame(t, m1)) {
 		t.Errorf("conn 1 got more after it was replaced: %x", got)
@@ -203,8 +201,7 @@ func TestStreamWriterFailureClosesConn(t *testing.T) {
 				rw.writeErr, rw.flushErr = tt.writeErr, tt.flushErr
 				rw.mu.Unlock()
 				if !tt.heartbeat {
-					msgc, _ := w.writec()
-					msgc <- msg(raftpb.MsgApp, 1, 2, 1)
+					w.offer(msg(raftpb.MsgApp, 1, 2, 1))
 				}
 				waitFor(t, 5*time.Second, "the conn to be closed", func() bool { return utIsClosed(c) })
 				waitFor(t, 5*time.Second, "the writer to stop working", func() bool { return !w.isWorking() })
@@ -238,13 +235,13 @@ func TestStreamWriterBatchesUntilQueueEmpty(t *testing.T) {
 	cur.enc = newMessageEncoder(cur.conn)
 
 	m1, m2 := msg(raftpb.MsgHeartbeat, 1, 2, 1), msg(raftpb.MsgHeartbeat, 1, 2, 2)
-	w.msgc <- m2 // something is queued behind m1
-	if cur = w.write(cur, m1); cur == nil || rw.flushCount() != 0 || cur.batched != 1 {
-		t.Fatalf("with a message queued behind it: flushes=%d, want 0, batched 1", rw.flushCount())
+	w.offer(m1)
+	w.offer(m2)
+	if cur = w.writeQueued(cur); cur == nil || rw.flushCount() != 1 || cur.batched != 0 {
+		t.Fatalf("two queued messages: flushes=%d, want 1 for both", rw.flushCount())
 	}
-	<-w.msgc
-	if cur = w.write(cur, m2); cur == nil || rw.flushCount() != 1 {
-		t.Fatalf("with nothing queued: flushes=%d, want 1", rw.flushCount())
+	if got := w.queue.len(); got != 0 {
+		t.Errorf("%d messages left queued", got)
 	}
 	want := float64(proto.Size(m1) + proto.Size(m2))
 	if got := utMetricValue(t, f.reg, "etcd_network_peer_sent_bytes_total", map[string]string{"To": "2"}); got != want {
@@ -262,13 +259,13 @@ func TestStreamWriterCloseDropsQueuedAndReportsOnce(t *testing.T) {
 	w.setWorking(true)
 	c := newOutgoingConn(streamTypeMessage, 1, 2, &utRespWriter{}, time.Second)
 	for range 3 {
-		w.msgc <- msg(raftpb.MsgApp, 1, 2, 1)
+		w.offer(msg(raftpb.MsgApp, 1, 2, 1))
 	}
 	w.closeConn(&writerConn{conn: c})
 	if !utIsClosed(c) || w.isWorking() {
 		t.Fatal("closeConn left the conn open or the writer working")
 	}
-	if got := len(w.msgc); got != 0 {
+	if got := w.queue.len(); got != 0 {
 		t.Errorf("%d messages left queued", got)
 	}
 	if got := f.unreachable(); len(got) != 1 || got[0] != 2 {
@@ -279,7 +276,7 @@ func TestStreamWriterCloseDropsQueuedAndReportsOnce(t *testing.T) {
 	}
 
 	// A message that arrives with no conn attached is reported too.
-	if cur := w.write(nil, msg(raftpb.MsgVote, 1, 2, 1)); cur != nil {
+	if cur := w.writeBatch(nil, []*raftpb.Message{msg(raftpb.MsgVote, 1, 2, 1)}); cur != nil {
 		t.Error("write without a conn returned a conn")
 	}
 	if got := f.unreachable(); len(got) != 2 {
@@ -298,8 +295,7 @@ func TestStreamWriterMsgAppV2RecordsFollowerStats(t *testing.T) {
 	app := msg(raftpb.MsgApp, 1, 2, 1)
 	app.LogTerm, app.Index = proto.Uint64(1), proto.Uint64(0)
 	app.Entries = []*raftpb.Entry{{Term: proto.Uint64(1), Index: proto.Uint64(1), Data: []byte("ab")}}
-	msgc, _ := w.writec()
-	msgc <- app
+	w.offer(app)
 	waitFor(t, 5*time.Second, "the MsgApp to be counted", func() bool {
 		w.fs.Lock()
 		defer w.fs.Unlock()

@@ -30,7 +30,7 @@ type streamWriter struct {
 	// sentBytes is this peer's peer_sent_bytes_total series.
 	sentBytes prometheus.Counter
 
-	msgc  chan *raftpb.Message
+	queue *msgQueue
 	connc chan *outgoingConn
 	// done is closed when run returns; attach uses it to refuse new conns.
 	done chan struct{}
@@ -46,20 +46,21 @@ func newStreamWriter(e *env, lg *zap.Logger, typ streamType, id types.ID, status
 		env: e, lg: lg.With(zap.Stringer("stream-writer-type", typ)), typ: typ, peerID: id,
 		status: status, followerStats: fs,
 		sentBytes: e.metrics.sentBytes.WithLabelValues(id.String()),
-		msgc:      make(chan *raftpb.Message, e.cfg.streamBufSize),
+		queue:     newMsgQueue(e.cfg.streamBufSize),
 		connc:     make(chan *outgoingConn),
 		done:      make(chan struct{}),
 	}
 }
 
-// writec returns the queue and whether a connection is attached.
-func (w *streamWriter) writec() (chan<- *raftpb.Message, bool) {
-	return w.msgc, w.working.Load()
+// isWorking reports whether a connection is attached, so that messages
+// offered to the writer's queue will be written.
+func (w *streamWriter) isWorking() bool {
+	return w.working.Load()
 }
 
-func (w *streamWriter) isWorking() bool {
-	_, ok := w.writec()
-	return ok
+// offer queues m without blocking; false means the queue is full.
+func (w *streamWriter) offer(m *raftpb.Message) bool {
+	return w.queue.offer(m)
 }
 
 func (w *streamWriter) setWorking(v bool) {
@@ -96,8 +97,8 @@ func (w *streamWriter) run(ctx context.Context) {
 	w.lg.Info("started stream writer with remote peer")
 	for {
 		select {
-		case m := <-w.msgc:
-			cur = w.writeBatch(cur, m)
+		case <-w.queue.ready:
+			cur = w.writeQueued(cur)
 		case <-heartbeat.C:
 			cur = w.heartbeat(cur)
 		case conn := <-w.connc:
@@ -132,48 +133,60 @@ func (w *streamWriter) replace(cur *writerConn, conn *outgoingConn) *writerConn 
 	return next
 }
 
-// write encodes m onto the connection, flushing when nothing else is
-// queued or the batch is large.
-func (w *streamWriter) write(cur *writerConn, m *raftpb.Message) *writerConn {
-	if cur == nil {
-		w.dropUnattached(m)
-		return nil
+// writeQueued writes everything queued, taking more as long as more
+// arrives, and flushes when the queue is empty or the batch is large.
+func (w *streamWriter) writeQueued(cur *writerConn) *writerConn {
+	for {
+		batch := w.queue.take()
+		if len(batch) == 0 {
+			break
+		}
+		if cur = w.writeBatch(cur, batch); cur == nil {
+			return nil
+		}
+		if cur.batched > w.env.cfg.streamBufSize/2 {
+			if cur = w.flush(cur, "write"); cur == nil {
+				return nil
+			}
+		}
 	}
-	select {
-	case <-cur.peerGone():
-		// Known dead: do not write into it and lose m unseen.
-		w.peerClosed(cur)
-		w.dropUnattached(m)
-		return nil
-	default:
-	}
-	start := time.Now()
-	cur.batched++
-	if err := cur.enc.encode(m); err != nil {
-		w.fail(cur, "write", err)
-		return nil
-	}
-	if w.typ == streamTypeMsgAppV2 && w.followerStats != nil {
-		w.followerStats.Succ(time.Since(start))
-	}
-	cur.unflushed += cur.enc.lastSize()
-	if len(w.msgc) > 0 && cur.batched <= w.env.cfg.streamBufSize/2 {
+	if cur == nil || cur.batched == 0 {
 		return cur
 	}
 	return w.flush(cur, "write")
 }
 
-// writeBatch writes m and then whatever is queued behind it, up to the
-// next flush, with plain receives: this goroutine is the queue's only
-// reader, and a select per message would cost more than the encoding.
-func (w *streamWriter) writeBatch(cur *writerConn, m *raftpb.Message) *writerConn {
-	for {
-		cur = w.write(cur, m)
-		if cur == nil || cur.batched == 0 || len(w.msgc) == 0 {
-			return cur
-		}
-		m = <-w.msgc
+// writeBatch encodes batch onto the connection without flushing. If the
+// connection is gone or fails, the rest of the batch is dropped and
+// reported.
+func (w *streamWriter) writeBatch(cur *writerConn, batch []*raftpb.Message) *writerConn {
+	if cur == nil {
+		w.dropUnattached(batch)
+		return nil
 	}
+	select {
+	case <-cur.peerGone():
+		// Known dead: do not write into it and lose the batch unseen.
+		w.peerClosed(cur)
+		w.dropUnattached(batch)
+		return nil
+	default:
+	}
+	start := time.Now()
+	for i, m := range batch {
+		cur.batched++
+		if err := cur.enc.encode(m); err != nil {
+			w.fail(cur, "write", err)
+			w.dropUnattached(batch[i+1:])
+			return nil
+		}
+		cur.unflushed += cur.enc.lastSize()
+	}
+	if w.typ == streamTypeMsgAppV2 && w.followerStats != nil {
+		// One clock reading per batch: the encode time is shared out.
+		w.followerStats.SuccN(len(batch), time.Since(start))
+	}
+	return cur
 }
 
 // peerGone is closed when the peer closes the attached connection; nil
@@ -246,7 +259,7 @@ func (w *streamWriter) closeConn(cur *writerConn) bool {
 	}
 	w.setWorking(false)
 	cur.conn.Close()
-	dropped := drainQueue(w.msgc)
+	dropped := w.queue.drain()
 	if dropped > 0 {
 		w.lg.Warn("dropped queued messages of a closed stream", zap.Int("count", dropped))
 		w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(dropped))
@@ -255,21 +268,14 @@ func (w *streamWriter) closeConn(cur *writerConn) bool {
 	return true
 }
 
-// dropUnattached handles a message that raced with the loss of the
-// connection it was queued for.
-func (w *streamWriter) dropUnattached(m *raftpb.Message) {
-	w.lg.Debug("dropped message queued for a closed stream", zap.Stringer("message-type", m.GetType()))
-	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Inc()
-	w.env.raft.ReportUnreachable(m.GetTo())
-}
-
-// drainQueue empties c without blocking and returns how many it removed.
-func drainQueue(c chan *raftpb.Message) int {
-	for n := 0; ; n++ {
-		select {
-		case <-c:
-		default:
-			return n
-		}
+// dropUnattached handles messages that raced with the loss of the
+// connection they were queued for.
+func (w *streamWriter) dropUnattached(batch []*raftpb.Message) {
+	if len(batch) == 0 {
+		return
 	}
+	w.lg.Debug("dropped messages queued for a closed stream",
+		zap.Stringer("message-type", batch[0].GetType()), zap.Int("count", len(batch)))
+	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(len(batch)))
+	w.env.raft.ReportUnreachable(uint64(w.peerID))
 }

@@ -148,6 +148,7 @@ func (t *Transport) Get(id types.ID) Peer {
 func (t *Transport) Send(msgs []*raftpb.Message) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	var apps, appBytes int
 	for _, m := range msgs {
 		to := types.ID(m.GetTo())
 		if to == 0 {
@@ -155,7 +156,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 		}
 		if p, ok := t.peers[to]; ok {
 			if m.GetType() == raftpb.MsgApp && t.env.server != nil {
-				t.env.server.SendAppendReq(messageSize(m))
+				apps, appBytes = apps+1, appBytes+messageSize(m)
 			}
 			p.send(m)
 			continue
@@ -168,6 +169,10 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 			t.env.lg.Debug("ignored message send request; unknown remote peer target",
 				zap.Stringer("type", m.GetType()), zap.Stringer("unknown-target-peer-id", to))
 		}
+	}
+	if apps > 0 {
+		// Recorded once per call: the clock reading is the costly part.
+		t.env.server.SendAppendReqs(apps, appBytes)
 	}
 }
 

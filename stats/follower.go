@@ -38,11 +38,21 @@ type CountsStats struct {
 
 // Succ records a successful send that took d.
 func (fs *FollowerStats) Succ(d time.Duration) {
+	fs.SuccN(1, d)
+}
+
+// SuccN records n successful sends that took d together, as n samples of
+// d/n each: a sender that writes messages in batches times the batch, not
+// every message. n below one records nothing.
+func (fs *FollowerStats) SuccN(n int, d time.Duration) {
+	if n < 1 {
+		return
+	}
 	fs.Lock()
 	defer fs.Unlock()
-	ms := float64(d) / float64(time.Millisecond)
-	fs.Counts.Success++
-	fs.Latency.record(ms, fs.Counts.Success)
+	ms := float64(d) / float64(time.Millisecond) / float64(n)
+	fs.Counts.Success += uint64(n)
+	fs.Latency.record(ms, uint64(n), fs.Counts.Success)
 }
 
 // Fail records a failed send.
@@ -63,17 +73,17 @@ func (fs *FollowerStats) MarshalJSON() ([]byte, error) {
 	return json.Marshal(view)
 }
 
-// record folds the n-th sample ms (n counts from 1) into the running
-// statistics.
-func (l *LatencyStats) record(ms float64, n uint64) {
+// record folds count samples of value ms into the running statistics,
+// which then hold total samples.
+func (l *LatencyStats) record(ms float64, count, total uint64) {
 	l.Current = ms
-	if n == 1 {
+	if total == count {
 		l.Minimum, l.Maximum = ms, ms
 	} else {
 		l.Minimum = min(l.Minimum, ms)
 		l.Maximum = max(l.Maximum, ms)
 	}
-	w := 1 / float64(n)
+	w := float64(count) / float64(total)
 	l.Average += (ms - l.Average) * w
 	l.averageSquare += (ms*ms - l.averageSquare) * w
 	// Var = E[x²] - E[x]²; rounding can push it slightly below zero.

@@ -48,6 +48,33 @@ func TestFollowerStatsSucc(t *testing.T) {
 	}
 }
 
+func TestFollowerStatsSuccN(t *testing.T) {
+	// 10 ms alone, then 4 sends timed together at 40 ms: samples 10, 10, 10, 10, 10.
+	var fs FollowerStats
+	fs.Succ(10 * time.Millisecond)
+	fs.SuccN(4, 40*time.Millisecond)
+	checkLatency(t, fs.Latency, LatencyStats{Current: 10, Average: 10, Minimum: 10, Maximum: 10})
+
+	// Then 2 sends in 60 ms: samples 10 ×5, 30 ×2; mean 110/7, E[x²] 2300/7.
+	fs.SuccN(2, 60*time.Millisecond)
+	mean := 110.0 / 7
+	checkLatency(t, fs.Latency, LatencyStats{Current: 30, Average: mean,
+		StandardDeviation: math.Sqrt(2300.0/7 - mean*mean), Minimum: 10, Maximum: 30})
+	if fs.Counts.Success != 7 {
+		t.Errorf("success = %d, want 7", fs.Counts.Success)
+	}
+
+	fs.SuccN(0, time.Second)
+	if fs.Counts.Success != 7 || fs.Latency.Current != 30 {
+		t.Errorf("SuccN(0) recorded something: %+v %+v", fs.Counts, fs.Latency)
+	}
+
+	// A batch as the first record sets the minimum and maximum.
+	var first FollowerStats
+	first.SuccN(3, 6*time.Millisecond)
+	checkLatency(t, first.Latency, LatencyStats{Current: 2, Average: 2, Minimum: 2, Maximum: 2})
+}
+
 func checkLatency(t *testing.T, got, want LatencyStats) {
 	t.Helper()
 	pairs := []struct {

@@ -111,6 +111,29 @@ func (ss *ServerStats) SendAppendReq(reqSize int) {
 	ss.SendAppendRequestCnt++
 }
 
+// SendAppendReqs records count append requests of totalBytes together,
+// all sent now: SendAppendReq for a batch, with one clock reading. The
+// bytes are shared out evenly, so the rates it yields are the same.
+func (ss *ServerStats) SendAppendReqs(count, totalBytes int) {
+	if count < 1 {
+		return
+	}
+	ss.Lock()
+	defer ss.Unlock()
+	now := ss.clock()
+	ss.becomeLeaderLocked(now)
+	share, extra := totalBytes/count, totalBytes%count
+	// Only the last rateWindow requests stay in the ring.
+	for i := max(0, count-rateWindow); i < count; i++ {
+		size := share
+		if i < extra {
+			size++
+		}
+		ss.sendRates.insert(RequestStats{SendingTime: now, Size: size})
+	}
+	ss.SendAppendRequestCnt += uint64(count)
+}
+
 // BecomeLeader marks this member as the leader. If it was not already
 // leader, the leader becomes its own ID and the leader start time is now.
 func (ss *ServerStats) BecomeLeader() {

@@ -100,6 +100,7 @@ func TestServerStatsLeadership(t *testing.T) {
 	}{
 		{name: "BecomeLeader", act: func(ss *ServerStats) { ss.BecomeLeader() }},
 		{name: "SendAppendReq", act: func(ss *ServerStats) { ss.SendAppendReq(5) }, sent: 1},
+		{name: "SendAppendReqs", act: func(ss *ServerStats) { ss.SendAppendReqs(3, 15) }, sent: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,6 +174,41 @@ func TestServerStatsRates(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestServerStatsSendAppendReqsMatchesOneByOne(t *testing.T) {
+	// Batches of 3 requests (7 bytes in all) every 100 ms, for a second,
+	// and a final batch larger than the window: rates must equal those of
+	// the same requests recorded one at a time.
+	batched, single := newFakeClock(), newFakeClock()
+	a := newServerStatsWithClock("n", "1", batched.now)
+	b := newServerStatsWithClock("n", "1", single.now)
+	record := func(count, bytes int) {
+		a.SendAppendReqs(count, bytes)
+		for i := range count {
+			size := bytes / count
+			if i < bytes%count {
+				size++
+			}
+			b.SendAppendReq(size)
+		}
+		batched.advance(100 * time.Millisecond)
+		single.advance(100 * time.Millisecond)
+	}
+	for range 10 {
+		record(3, 7)
+	}
+	if a.JSON() == nil || string(a.JSON()) != string(b.JSON()) {
+		t.Errorf("batched %s\nsingle  %s", a.JSON(), b.JSON())
+	}
+	record(250, 1000)
+	if string(a.JSON()) != string(b.JSON()) {
+		t.Errorf("after a batch beyond the window: batched %s\nsingle  %s", a.JSON(), b.JSON())
+	}
+	a.SendAppendReqs(0, 10)
+	if a.SendAppendRequestCnt != 280 {
+		t.Errorf("sent count %d, want 280", a.SendAppendRequestCnt)
 	}
 }
 

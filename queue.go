@@ -1,0 +1,75 @@
+package rafthttp
+
+import (
+	"sync"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// msgQueue is a bounded FIFO of messages with any number of producers and
+// one consumer. Producers never block: offer refuses when the queue is
+// full. The consumer takes everything queued in one step, so a burst of
+// messages costs it one lock and at most one wake-up, where a channel
+// costs a locked operation on both sides for every message.
+type msgQueue struct {
+	mu    sync.Mutex
+	items []*raftpb.Message
+	// spare is the batch last returned by take; the next take reuses it.
+	spare []*raftpb.Message
+	limit int
+	// ready holds a signal whenever items may be non-empty: offer sends
+	// one when it fills an empty queue.
+	ready chan struct{}
+}
+
+func newMsgQueue(limit int) *msgQueue {
+	return &msgQueue{limit: limit, ready: make(chan struct{}, 1)}
+}
+
+// offer appends m unless the queue holds limit messages already.
+func (q *msgQueue) offer(m *raftpb.Message) bool {
+	q.mu.Lock()
+	if len(q.items) >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, m)
+	wake := len(q.items) == 1
+	q.mu.Unlock()
+	if wake {
+		select {
+		case q.ready <- struct{}{}:
+		default: // a signal is pending already
+		}
+	}
+	return true
+}
+
+// take removes and returns every queued message, oldest first. Only the
+// consumer calls it, and the batch it returns is valid until its next
+// take, which recycles the batch's memory.
+func (q *msgQueue) take() []*raftpb.Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	batch := q.items
+	clear(q.spare) // the previous batch is done; do not pin its messages
+	q.items, q.spare = q.spare[:0], batch
+	return batch
+}
+
+// drain discards every queued message and returns how many there were.
+func (q *msgQueue) drain() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.items)
+	clear(q.items)
+	q.items = q.items[:0]
+	return n
+}
+
+// len returns how many messages are queued.
+func (q *msgQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}

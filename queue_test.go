@@ -1,0 +1,99 @@
+package rafthttp
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
+	q := newMsgQueue(3)
+	select {
+	case <-q.ready:
+		t.Fatal("an empty queue is signalled")
+	default:
+	}
+	ms := []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1), msg(raftpb.MsgApp, 1, 2, 2), msg(raftpb.MsgApp, 1, 2, 3)}
+	for _, m := range ms {
+		if !q.offer(m) {
+			t.Fatal("offer refused below the limit")
+		}
+	}
+	if q.offer(msg(raftpb.MsgApp, 1, 2, 4)) {
+		t.Error("offer accepted beyond the limit")
+	}
+	if got := q.len(); got != 3 {
+		t.Errorf("len = %d, want 3", got)
+	}
+	select {
+	case <-q.ready:
+	default:
+		t.Fatal("a filled queue is not signalled")
+	}
+	batch := q.take()
+	if len(batch) != 3 || batch[0] != ms[0] || batch[1] != ms[1] || batch[2] != ms[2] {
+		t.Fatalf("take = %v, want the three messages in order", batch)
+	}
+	if got := q.take(); len(got) != 0 {
+		t.Errorf("second take = %d messages, want none", len(got))
+	}
+	for i := range batch {
+		if batch[i] != nil {
+			t.Errorf("a finished batch still pins message %d", i)
+		}
+	}
+	// Room again after take, and a new signal for the new first message.
+	if !q.offer(ms[0]) {
+		t.Fatal("offer refused after take emptied the queue")
+	}
+	select {
+	case <-q.ready:
+	default:
+		t.Fatal("refilling an empty queue is not signalled")
+	}
+	if n := q.drain(); n != 1 || q.len() != 0 {
+		t.Errorf("drain = %d, len after = %d; want 1, 0", n, q.len())
+	}
+}
+
+// TestMsgQueueConcurrentProducers checks that a consumer that waits on
+// ready and takes sees every offered message exactly once, in each
+// producer's order.
+func TestMsgQueueConcurrentProducers(t *testing.T) {
+	const producers, each = 4, 2000
+	q := newMsgQueue(producers * each)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range each {
+				if !q.offer(msg(raftpb.MsgApp, uint64(p), 2, uint64(i))) {
+					t.Error("offer refused below the limit")
+					return
+				}
+			}
+		})
+	}
+	next := make([]uint64, producers)
+	deadline := time.After(10 * time.Second)
+	for got := 0; got < producers*each; {
+		select {
+		case <-q.ready:
+		case <-deadline:
+			t.Fatalf("received %d of %d messages", got, producers*each)
+		}
+		for _, m := range q.take() {
+			from := m.GetFrom()
+			if m.GetTerm() != next[from] {
+				t.Fatalf("producer %d: got message %d, want %d", from, m.GetTerm(), next[from])
+			}
+			next[from]++
+			got++
+		}
+	}
+	wg.Wait()
+	if n := q.len(); n != 0 {
+		t.Errorf("%d messages left after all were received", n)
+	}
+}

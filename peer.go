@@ -74,14 +74,13 @@ func startPeer(e *env, id types.ID, urls types.URLs, fs *stats.FollowerStats) *p
 	// Each stream gets its own receive queue, so heartbeats and votes on
 	// the message stream never wait behind a backlog of MsgApp; the two
 	// streams are separate connections, so no order between them is lost.
-	appc := make(chan *raftpb.Message, e.cfg.recvBufSize)
-	recvc := make(chan *raftpb.Message, e.cfg.recvBufSize)
-	propc := make(chan *raftpb.Message, e.cfg.propBufSize)
-	p.wg.Go(func() { p.processPrioritized(recvc, appc) })
-	p.wg.Go(func() { p.process(propc) })
-	for typ, c := range map[streamType]chan *raftpb.Message{streamTypeMsgAppV2: appc, streamTypeMessage: recvc} {
+	appq, recvq := newMsgQueue(e.cfg.recvBufSize), newMsgQueue(e.cfg.recvBufSize)
+	propq := newMsgQueue(e.cfg.propBufSize)
+	p.wg.Go(func() { p.processPrioritized(recvq, appq) })
+	p.wg.Go(func() { p.process(propq) })
+	for typ, q := range map[streamType]*msgQueue{streamTypeMsgAppV2: appq, streamTypeMessage: recvq} {
 		r := &streamReader{env: e, lg: lg.With(zap.Stringer("stream-reader-type", typ)), typ: typ,
-			peerID: id, picker: picker, status: status, recvc: c, propc: propc, paused: &p.paused,
+			peerID: id, picker: picker, status: status, recvq: q, propq: propq, paused: &p.paused,
 			receivedBytes: e.metrics.receivedBytes.WithLabelValues(id.String())}
 		p.wg.Go(func() { r.run(p.ctx) })
 	}
@@ -92,11 +91,11 @@ func startPeer(e *env, id types.ID, urls types.URLs, fs *stats.FollowerStats) *p
 // process hands received messages to raft in arrival order. Proposals get
 // a loop of their own because Process may block them while there is no
 // leader, and that must not hold up votes and heartbeats.
-func (p *peer) process(c <-chan *raftpb.Message) {
+func (p *peer) process(q *msgQueue) {
 	for {
 		select {
-		case m := <-c:
-			p.processQueued(c, m)
+		case <-q.ready:
+			p.processAll(q.take())
 		case <-p.ctx.Done():
 			return
 		}
@@ -105,54 +104,61 @@ func (p *peer) process(c <-chan *raftpb.Message) {
 
 // processPrioritized processes both receive queues, urgent first: a
 // message on urgent waits for at most one message from bulk.
-func (p *peer) processPrioritized(urgent, bulk <-chan *raftpb.Message) {
+func (p *peer) processPrioritized(urgent, bulk *msgQueue) {
 	for {
 		select {
-		case m := <-urgent:
-			p.processQueued(urgent, m)
+		case <-urgent.ready:
+			p.processAll(urgent.take())
 			continue
 		default:
 		}
 		select {
-		case m := <-urgent:
-			p.processQueued(urgent, m)
-		case m := <-bulk:
-			p.processBulk(urgent, bulk, m)
+		case <-urgent.ready:
+			p.processAll(urgent.take())
+		case <-bulk.ready:
+			p.processBulk(urgent, bulk.take())
 		case <-p.ctx.Done():
 			return
 		}
 	}
 }
 
-// processBulk processes m and what is queued behind it on bulk until
-// urgent has something.
-func (p *peer) processBulk(urgent, bulk <-chan *raftpb.Message, m *raftpb.Message) {
-	for {
-		p.processOne(m)
-		if len(urgent) > 0 || len(bulk) == 0 {
+// processBulk processes batch, serving urgent in between whenever it has
+// messages.
+func (p *peer) processBulk(urgent *msgQueue, batch []*raftpb.Message) {
+	for _, m := range batch {
+		if len(urgent.ready) > 0 {
+			<-urgent.ready
+			p.processAll(urgent.take())
+		}
+		if !p.processOne(m) {
 			return
 		}
-		m = <-bulk
 	}
 }
 
-func (p *peer) processOne(m *raftpb.Message) {
-	if err := p.env.raft.Process(p.ctx, m); err != nil && p.ctx.Err() == nil {
+// processAll processes batch in order, giving up on the rest if the peer
+// stops.
+func (p *peer) processAll(batch []*raftpb.Message) {
+	for _, m := range batch {
+		if !p.processOne(m) {
+			return
+		}
+	}
+}
+
+// processOne hands m to raft; it returns false once the peer is stopping.
+func (p *peer) processOne(m *raftpb.Message) bool {
+	err := p.env.raft.Process(p.ctx, m)
+	select {
+	case <-p.ctx.Done():
+		return false
+	default:
+	}
+	if err != nil {
 		p.lg.Warn("failed to process Raft message", zap.Error(err))
 	}
-}
-
-// processQueued processes m and what is already queued behind it with
-// plain receives, cheaper than a select per message. The queue is
-// bounded, so a stop waits at most for its length.
-func (p *peer) processQueued(c <-chan *raftpb.Message, m *raftpb.Message) {
-	for {
-		p.processOne(m)
-		if len(c) == 0 {
-			return
-		}
-		m = <-c
-	}
+	return true
 }
 
 // send queues m on the best working channel without blocking. If that

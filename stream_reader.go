@@ -28,8 +28,9 @@ type streamReader struct {
 	peerID types.ID
 	picker *urlPicker
 	status *peerStatus
-	recvc  chan<- *raftpb.Message
-	propc  chan<- *raftpb.Message
+	// recvq takes what arrives, except proposals, which go to propq.
+	recvq  *msgQueue
+	propq  *msgQueue
 	paused *atomic.Bool
 	// receivedBytes is the peer's peer_received_bytes_total series.
 	receivedBytes prometheus.Counter
@@ -119,14 +120,12 @@ const streamReadBufSize = 16 << 10
 // deliver queues m for raft without blocking; a full queue drops it with a
 // warning and a metric, as raft retransmits what it needs.
 func (r *streamReader) deliver(m *raftpb.Message) {
-	c := r.recvc
+	q := r.recvq
 	if m.GetType() == raftpb.MsgProp {
-		c = r.propc
+		q = r.propq
 	}
-	select {
-	case c <- m:
+	if q.offer(m) {
 		return
-	default:
 	}
 	msg := "dropped Raft message since receiving buffer is full (overloaded network)"
 	if r.status.isActive() {

@@ -376,17 +376,33 @@ func (b *utTrackedBody) Close() error {
 
 // utNewReader builds a stream reader of type typ from member 2 to member 1
 // over rt.
-func utNewReader(t *testing.T, f *utFixture, typ streamType, rt http.RoundTripper, urls ...string) (*streamReader, chan *raftpb.Message, chan *raftpb.Message) {
+func utNewReader(t *testing.T, f *utFixture, typ streamType, rt http.RoundTripper, urls ...string) (*streamReader, *msgQueue, *msgQueue) {
 	t.Helper()
 	f.env.streamRt = rt
-	recvc, propc := make(chan *raftpb.Message, 1), make(chan *raftpb.Message, 1)
+	recvq, propq := newMsgQueue(1), newMsgQueue(1)
 	r := &streamReader{
 		env: f.env, lg: f.env.lg, typ: typ, peerID: 2,
 		picker: newURLPicker(utMustURLs(t, urls...)), status: newPeerStatus(f.env.lg, f.env.metrics, 1, 2),
-		recvc: recvc, propc: propc, paused: &atomic.Bool{},
+		recvq: recvq, propq: propq, paused: &atomic.Bool{},
 		receivedBytes: f.env.metrics.receivedBytes.WithLabelValues("2"),
 	}
-	return r, recvc, propc
+	return r, recvq, propq
+}
+
+// utReceive waits until n messages arrived on q and returns them.
+func utReceive(t *testing.T, q *msgQueue, n int) []*raftpb.Message {
+	t.Helper()
+	var got []*raftpb.Message
+	deadline := time.After(5 * time.Second)
+	for len(got) < n {
+		select {
+		case <-q.ready:
+			got = append(got, q.take()...)
+		case <-deadline:
+			t.Fatalf("received %d of %d messages", len(got), n)
+		}
+	}
+	return got
 }
 
 func TestStreamReaderDialRequest(t *testing.T) {
@@ -529,7 +545,7 @@ func TestStreamReaderDialFailureAdvancesPicker(t *testing.T) {
 
 func TestStreamReaderDelivers(t *testing.T) {
 	f := utNewFixture(t, nil)
-	r, recvc, propc := utNewReader(t, f, streamTypeMessage, nil, "http://localhost:2380")
+	r, recvq, propq := utNewReader(t, f, streamTypeMessage, nil, "http://localhost:2380")
 	prop, app, extra := msg(raftpb.MsgProp, 2, 1, 0), msg(raftpb.MsgApp, 2, 1, 1), msg(raftpb.MsgVote, 2, 1, 1)
 	var stream []byte
 	for _, m := range []*raftpb.Message{linkHeartbeat(), prop, app, extra} {
@@ -538,13 +554,13 @@ func TestStreamReaderDelivers(t *testing.T) {
 	if err := r.decodeLoop(bytes.NewReader(stream)); !errors.Is(err, io.EOF) {
 		t.Fatalf("decodeLoop() = %v, want EOF at the end of the stream", err)
 	}
-	if got := <-propc; !proto.Equal(got, prop) {
-		t.Errorf("propc got %v, want the MsgProp", got)
+	if got := utReceive(t, propq, 1); len(got) != 1 || !proto.Equal(got[0], prop) {
+		t.Errorf("proposal queue got %v, want the MsgProp", got)
 	}
-	if got := <-recvc; !proto.Equal(got, app) {
-		t.Errorf("recvc got %v, want the MsgApp", got)
+	if got := utReceive(t, recvq, 1); len(got) != 1 || !proto.Equal(got[0], app) {
+		t.Errorf("receive queue got %v, want the MsgApp", got)
 	}
-	// recvc has room for one message: the vote is dropped and counted.
+	// The receive queue has room for one message: the vote is dropped and counted.
 	if got := utMetricValue(t, f.reg, "etcd_network_peer_received_failures_total", map[string]string{"From": "2"}); got != 1 {
 		t.Errorf("peer_received_failures_total{From=2} = %v, want 1", got)
 	}
@@ -558,10 +574,8 @@ func TestStreamReaderDelivers(t *testing.T) {
 	if err := r.decodeLoop(bytes.NewReader(utFrame(t, app))); !errors.Is(err, io.EOF) {
 		t.Fatalf("decodeLoop() = %v", err)
 	}
-	select {
-	case got := <-recvc:
-		t.Errorf("a paused reader delivered %v", got)
-	default:
+	if n := recvq.len(); n != 0 {
+		t.Errorf("a paused reader delivered %d messages", n)
 	}
 }
 
@@ -570,8 +584,8 @@ func TestStreamReaderMsgAppV2Delivers(t *testing.T) {
 	r, _, _ := utNewReader(t, f, streamTypeMsgAppV2, nil, "http://localhost:2380")
 	// Room for every message: the reader drops what does not fit, and this
 	// test is about decoding, not about a slow consumer.
-	recvc := make(chan *raftpb.Message, 8)
-	r.recvc = recvc
+	recvq := newMsgQueue(8)
+	r.recvq = recvq
 	// The first MsgApp goes out whole; the second continues it and takes
 	// the fast path, which the reader must rebuild from its own state.
 	app := func(index, commit uint64, data string) *raftpb.Message {
@@ -594,9 +608,10 @@ func TestStreamReaderMsgAppV2Delivers(t *testing.T) {
 	stream := bytes.NewReader(buf.Bytes())
 	done := make(chan error, 1)
 	go func() { done <- r.decodeLoop(stream) }()
+	got := utReceive(t, recvq, len(sent))
 	for i, want := range sent {
-		if got := <-recvc; !proto.Equal(got, want) {
-			t.Errorf("message %d: recvc got %v, want %v", i, got, want)
+		if i >= len(got) || !proto.Equal(got[i], want) {
+			t.Errorf("message %d: got %v, want %v", i, got, want)
 		}
 	}
 	if err := <-done; !errors.Is(err, io.EOF) {

@@ -1,6 +1,7 @@
 package rafthttp
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -114,6 +115,10 @@ func goldenReaders(wire []byte) map[string]io.Reader {
 	return map[string]io.Reader{
 		"whole":    bytes.NewReader(wire),
 		"one byte": iotest.OneByteReader(bytes.NewReader(wire)),
+		// Buffered, as streams read: records found whole in the buffer
+		// are decoded in place, others (or parts) read piece by piece.
+		"buffered":          bufio.NewReaderSize(bytes.NewReader(wire), streamReadBufSize),
+		"buffered, partial": bufio.NewReaderSize(iotest.HalfReader(bytes.NewReader(wire)), 64),
 	}
 }
 

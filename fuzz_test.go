@@ -1,6 +1,7 @@
 package rafthttp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -168,9 +170,10 @@ func FuzzMsgAppV2Decoder(f *testing.F) {
 		r := bytes.NewReader(data)
 		dec := newMsgAppV2Decoder(r, goldenLocal, goldenRemote, fuzzLimit)
 		var msgs []*raftpb.Message
+		var err error
 		for {
-			m, err := dec.decode()
-			if err != nil {
+			var m *raftpb.Message
+			if m, err = dec.decode(); err != nil {
 				fuzzCheckStreamError(t, err, r)
 				break
 			}
@@ -178,7 +181,31 @@ func FuzzMsgAppV2Decoder(f *testing.F) {
 			msgs = append(msgs, m)
 		}
 		fuzzCheckMsgAppV2ReEncode(t, msgs)
+		fuzzCheckMsgAppV2Buffered(t, data, msgs, err)
 	})
+}
+
+// fuzzCheckMsgAppV2Buffered decodes data again through read buffers, as
+// streams do, where records found whole in the buffer take the in-place
+// path: the messages and the final error must be the same.
+func fuzzCheckMsgAppV2Buffered(t *testing.T, data []byte, want []*raftpb.Message, wantErr error) {
+	t.Helper()
+	for _, size := range []int{16, 4096} {
+		br := bufio.NewReaderSize(iotest.HalfReader(bytes.NewReader(data)), size)
+		dec := newMsgAppV2Decoder(br, goldenLocal, goldenRemote, fuzzLimit)
+		for i := 0; ; i++ {
+			m, err := dec.decode()
+			if err != nil {
+				if i != len(want) || err.Error() != wantErr.Error() {
+					t.Fatalf("buffer %d: error %v after %d messages, want %v after %d", size, err, i, wantErr, len(want))
+				}
+				break
+			}
+			if i >= len(want) || !proto.Equal(m, want[i]) {
+				t.Fatalf("buffer %d: message %d differs from the unbuffered decode", size, i)
+			}
+		}
+	}
 }
 
 // fuzzCheckMsgAppV2ReEncode encodes msgs on a new connection and decodes

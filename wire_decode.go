@@ -98,21 +98,19 @@ func fastDecodeMessage(b []byte) (*raftpb.Message, bool) {
 	return &box.msg, true
 }
 
-// decodeEntries decodes the entries stored back to back in raw, the i-th
-// ending at ends[i], into d, which has room for them.
-func (d *slabs) decodeEntries(raw []byte, ends []int) error {
-	start := 0
-	for i, end := range ends {
-		if d.addEntry(raw[start:end]) {
+// decodeEntries decodes each of spans, an entry's protobuf bytes, into d,
+// which has room for them.
+func (d *slabs) decodeEntries(spans [][]byte) error {
+	for i, b := range spans {
+		if d.addEntry(b) {
 			d.ptrs[i] = &d.entries[len(d.entries)-1].entry
-		} else {
-			e := &raftpb.Entry{}
-			if err := proto.Unmarshal(raw[start:end], e); err != nil {
-				return err
-			}
-			d.ptrs[i] = e
+			continue
 		}
-		start = end
+		e := &raftpb.Entry{}
+		if err := proto.Unmarshal(b, e); err != nil {
+			return err
+		}
+		d.ptrs[i] = e
 	}
 	return nil
 }

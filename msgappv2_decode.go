@@ -1,0 +1,262 @@
+package rafthttp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// msgAppV2Decoder reads records of the msgappv2 codec. Messages rebuilt
+// from the fast path are addressed from remote to local.
+type msgAppV2Decoder struct {
+	r io.Reader
+	// br is r when it is buffered: fast-path records found whole in its
+	// buffer are decoded in place.
+	br            *bufio.Reader
+	local, remote uint64
+	limit         uint64
+	state         msgAppV2State
+	lenBuf        [8]byte
+	scratch       []byte
+	// spans are the current record's entries, each its protobuf bytes;
+	// ends is where each entry ends in scratch on the general path.
+	spans [][]byte
+	ends  []int
+	size  int
+}
+
+func newMsgAppV2Decoder(r io.Reader, local, remote uint64, limit uint64) *msgAppV2Decoder {
+	br, _ := r.(*bufio.Reader)
+	return &msgAppV2Decoder{r: r, br: br, local: local, remote: remote, limit: limit}
+}
+
+func (dec *msgAppV2Decoder) decode() (*raftpb.Message, error) {
+	if dec.br != nil {
+		if m, ok, err := dec.decodeBuffered(); ok || err != nil {
+			return m, err
+		}
+	}
+	if _, err := io.ReadFull(dec.r, dec.lenBuf[:1]); err != nil {
+		return nil, err
+	}
+	switch typ := dec.lenBuf[0]; typ {
+	case msgAppV2LinkHeartbeat:
+		dec.size = linkHeartbeatSize
+		return linkHeartbeat(), nil
+	case msgAppV2AppEntries:
+		return dec.decodeEntries()
+	case msgAppV2FullMessage:
+		return dec.decodeFull()
+	default:
+		return nil, fmt.Errorf("failed to parse type %d in msgappv2 stream", typ)
+	}
+}
+
+// decodeBuffered decodes a fast-path record that already sits whole in
+// the read buffer, without reading it out piece by piece. It reports
+// false, having consumed nothing, for any other record; the general path
+// then reads it and reports its errors.
+func (dec *msgAppV2Decoder) decodeBuffered() (*raftpb.Message, bool, error) {
+	if dec.br.Buffered() == 0 {
+		// Wait for the next read, so that the record lands in the buffer.
+		if _, err := dec.br.Peek(1); err != nil {
+			return nil, false, err
+		}
+	}
+	buf, _ := dec.br.Peek(dec.br.Buffered())
+	spans, end, ok := dec.bufferedEntries(buf)
+	if !ok {
+		return nil, false, nil
+	}
+	commit := binary.BigEndian.Uint64(buf[end-8 : end])
+	m, err := dec.buildApp(spans, nil, commit)
+	if err != nil {
+		return nil, true, err
+	}
+	_, err = dec.br.Discard(end)
+	return m, true, err
+}
+
+// bufferedEntries parses an AppEntries record at the start of buf, within
+// the decoder's limits. It returns the entries and where the record ends,
+// or false if buf does not hold such a record whole.
+func (dec *msgAppV2Decoder) bufferedEntries(buf []byte) (spans [][]byte, end int, ok bool) {
+	if len(buf) < 1+8+8 || buf[0] != msgAppV2AppEntries {
+		return nil, 0, false
+	}
+	count := binary.BigEndian.Uint64(buf[1:9])
+	if count > dec.limit/8 || count > uint64(len(buf)) {
+		return nil, 0, false
+	}
+	off, budget := 9, dec.limit
+	spans = dec.spans[:0]
+	for range count {
+		if budget < entryOverhead || len(buf)-off < 8 {
+			return nil, 0, false
+		}
+		budget -= entryOverhead
+		n := binary.BigEndian.Uint64(buf[off:])
+		off += 8
+		if n > budget || n > uint64(len(buf)-off) {
+			return nil, 0, false
+		}
+		budget -= n
+		spans = append(spans, buf[off:off+int(n)])
+		off += int(n)
+	}
+	if len(buf)-off < 8 {
+		return nil, 0, false
+	}
+	dec.spans = spans
+	return spans, off + 8, true
+}
+
+func (dec *msgAppV2Decoder) decodeFull() (*raftpb.Message, error) {
+	n, err := readLength(dec.r, &dec.lenBuf, dec.limit)
+	if err != nil {
+		return nil, noEOF(err)
+	}
+	payload, err := readPayload(dec.r, dec.scratch, n)
+	if err != nil {
+		return nil, err
+	}
+	dec.scratch, dec.size = keepScratch(payload), len(payload)
+	m, err := decodeMessage(payload)
+	if err != nil {
+		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 message: %w", err)
+	}
+	dec.state.advance(m)
+	return m, nil
+}
+
+func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
+	// Every entry costs at least its 8-byte size on the wire, which bounds
+	// a count that could otherwise size an allocation from hostile input.
+	count, err := readLength(dec.r, &dec.lenBuf, dec.limit/8)
+	if err != nil {
+		return nil, noEOF(err)
+	}
+	raw, spans, err := dec.readEntries(count)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(dec.r, dec.lenBuf[:]); err != nil {
+		return nil, noEOF(err)
+	}
+	return dec.buildApp(spans, raw, binary.BigEndian.Uint64(dec.lenBuf[:]))
+}
+
+// buildApp rebuilds the MsgApp of a fast-path record from its entries and
+// commit. raw, if set, holds every entry back to back in a buffer of the
+// decoder's own, which a large record hands over to the message.
+func (dec *msgAppV2Decoder) buildApp(spans [][]byte, raw []byte, commit uint64) (*raftpb.Message, error) {
+	box, d := dec.entrySlabs(spans, raw)
+	if err := d.decodeEntries(spans); err != nil {
+		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
+	}
+	box.typ, box.from, box.to = raftpb.MsgApp, dec.remote, dec.local
+	box.term, box.logTerm, box.index = dec.state.term, dec.state.term, dec.state.index
+	box.commit = commit
+	dec.state.index += uint64(len(spans))
+	m := &box.msg
+	m.Type, m.From, m.To = &box.typ, &box.from, &box.to
+	m.Term, m.LogTerm, m.Index, m.Commit = &box.term, &box.logTerm, &box.index, &box.commit
+	m.Entries = d.ptrs
+	if m.Entries == nil {
+		m.Entries = []*raftpb.Entry{}
+	}
+	dec.size = appHeaderSize(m)
+	for _, e := range spans {
+		dec.size += lengthDelimitedSize(len(e))
+	}
+	dec.releaseSpans()
+	return m, nil
+}
+
+// releaseSpans keeps the span list for the next record, unless it is too
+// large to pin, without keeping pointers into the buffers it covered.
+func (dec *msgAppV2Decoder) releaseSpans() {
+	if cap(dec.spans) > maxKeptEnds {
+		dec.spans = nil
+		return
+	}
+	clear(dec.spans)
+	dec.spans = dec.spans[:0]
+}
+
+func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
+
+// aliasBytes is the record size from which entries keep pointing into the
+// buffer they were read into: the buffer is handed to the message and the
+// next record reads into a new one, which saves copying large entries.
+const aliasBytes = 16 << 10
+
+// entrySlabs prepares the memory of a message with the entries in spans.
+// Only a buffer of the decoder's own (raw) can be handed to the message.
+func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox, slabs) {
+	byteLen := 0
+	for _, e := range spans {
+		byteLen += len(e)
+	}
+	if raw == nil || len(raw) < aliasBytes {
+		return newMessageSlabs(len(spans), byteLen)
+	}
+	box, d := newMessageSlabs(len(spans), 0)
+	d.alias = true
+	dec.scratch = nil // raw now belongs to the message
+	return box, d
+}
+
+// appHeaderSize is the protobuf size of the fields an AppEntries record
+// carries implicitly: a MsgApp's type, addresses, term, index and commit.
+func appHeaderSize(m *raftpb.Message) int {
+	return optVarintSize(true, uint64(raftpb.MsgApp)) +
+		optUint64Size(m.To) + optUint64Size(m.From) + optUint64Size(m.Term) +
+		optUint64Size(m.LogTerm) + optUint64Size(m.Index) + optUint64Size(m.Commit)
+}
+
+// maxKeptEnds is the most entry spans or ends a decoder keeps between
+// records.
+const maxKeptEnds = 4096
+
+// entryOverhead is what one decoded entry costs in memory beyond its
+// bytes; charging it keeps a flood of empty entries within the limit.
+const entryOverhead = 64
+
+// readEntries reads count length-prefixed entries whose sizes, plus
+// entryOverhead each, add up to at most the decoder's limit. It returns
+// their bytes back to back in raw, and each entry as a span of raw.
+func (dec *msgAppV2Decoder) readEntries(count uint64) (raw []byte, spans [][]byte, err error) {
+	raw, ends := dec.scratch[:0], dec.ends[:0]
+	budget := dec.limit
+	for range count {
+		if budget < entryOverhead {
+			return nil, nil, ErrExceedSizeLimit
+		}
+		budget -= entryOverhead
+		var n uint64
+		n, err = readLength(dec.r, &dec.lenBuf, budget)
+		if err != nil {
+			return nil, nil, noEOF(err)
+		}
+		budget -= n
+		if raw, err = appendPayload(dec.r, raw, n); err != nil {
+			return nil, nil, err
+		}
+		ends = append(ends, len(raw))
+	}
+	dec.scratch, dec.ends = keepScratch(raw), ends
+	if cap(ends) > maxKeptEnds {
+		dec.ends = nil // used for this record only, not pinned afterwards
+	}
+	spans, start := dec.spans[:0], 0
+	for _, end := range ends {
+		spans = append(spans, raw[start:end:end])
+		start = end
+	}
+	dec.spans = spans
+	return raw, spans, nil
+}

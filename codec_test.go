@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -488,4 +489,54 @@ func (w *goldenWrites) last() []byte {
 
 func (w *goldenWrites) all() []byte {
 	return bytes.Join(w.writes, nil)
+}
+
+// TestMsgAppV2DecodeSmallEntryLayouts checks what decoding one fast-path
+// MsgApp costs: one allocation while its entry's bytes fit inline, in the
+// smallest layout that holds them, and one more for larger entries.
+func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
+	tests := []struct {
+		size     int
+		allocs   float64
+		maxBytes uint64
+	}{
+		{size: 0, allocs: 1, maxBytes: 480},
+		{size: 64, allocs: 1, maxBytes: 480},
+		{size: 65, allocs: 1, maxBytes: 576},
+		{size: 128, allocs: 1, maxBytes: 576},
+		{size: 129, allocs: 2, maxBytes: 416 + 144},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%dB", tt.size), func(t *testing.T) {
+			var buf bytes.Buffer
+			enc := newMsgAppV2Encoder(&buf)
+			for i := range uint64(2) {
+				if err := enc.encode(goldenApp(1, 1, i, i, make([]byte, tt.size))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fast := slices.Clone(enc.buf) // the second, fast-path record
+			r := &replayReader{head: buf.Bytes()[:buf.Len()-len(fast)], loop: fast}
+			dec := newMsgAppV2Decoder(bufio.NewReaderSize(r, streamReadBufSize), goldenLocal, goldenRemote, defaultMaxMessageBytes)
+			if _, err := dec.decode(); err != nil { // the full record
+				t.Fatal(err)
+			}
+			const runs = 100
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			allocs := testing.AllocsPerRun(runs, func() {
+				m, err := dec.decode()
+				if err != nil || len(m.GetEntries()) != 1 || len(m.GetEntries()[0].GetData()) != tt.size {
+					t.Fatalf("decode = %v, %v; want one %d-byte entry", m, err, tt.size)
+				}
+			})
+			runtime.ReadMemStats(&after)
+			if allocs != tt.allocs {
+				t.Errorf("%v allocations per message, want %v", allocs, tt.allocs)
+			}
+			if per := (after.TotalAlloc - before.TotalAlloc) / (runs + 1); per > tt.maxBytes {
+				t.Errorf("%d bytes allocated per message, want at most %d", per, tt.maxBytes)
+			}
+		})
+	}
 }

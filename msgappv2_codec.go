@@ -114,4 +114,3 @@ func (enc *msgAppV2Encoder) appendFull(dst []byte, m *raftpb.Message) ([]byte, e
 	enc.state.advance(m)
 	return dst, nil
 }
-

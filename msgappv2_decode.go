@@ -201,6 +201,10 @@ func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox,
 	for _, e := range spans {
 		byteLen += len(e)
 	}
+	if len(spans) == 1 {
+		// Exact, so that a small entry gets the smallest layout.
+		byteLen = entryBytesLen(spans[0])
+	}
 	if raw == nil || len(raw) < aliasBytes {
 		return newMessageSlabs(len(spans), byteLen)
 	}

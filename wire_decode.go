@@ -31,31 +31,50 @@ type entryBox struct {
 }
 
 // messageWithOneEntry lays out a message with a single entry in one
-// allocation: the common MsgApp. A small entry's bytes fit inline too.
+// allocation: the common MsgApp. A small entry's bytes fit inline too, in
+// the smallest of three layouts that holds them: every byte of a layout
+// is zeroed on allocation and adds to the garbage collector's work.
 type messageWithOneEntry struct {
-	box    messageBox
-	entry  [1]entryBox
-	ptr    [1]*raftpb.Entry
+	box   messageBox
+	entry [1]entryBox
+	ptr   [1]*raftpb.Entry
+}
+
+type oneEntryWithSmallBytes struct {
+	messageWithOneEntry
+	inline [smallInlineBytes]byte
+}
+
+type oneEntryWithBytes struct {
+	messageWithOneEntry
 	inline [inlineBytes]byte
 }
 
 // inlineBytes is how many bytes of a single-entry message's byte fields
-// are stored inside its one allocation: enough for a typical small
-// key-value write.
-const inlineBytes = 128
+// can be stored inside its one allocation: enough for a typical small
+// key-value write. Up to smallInlineBytes take a smaller layout.
+const (
+	inlineBytes      = 128
+	smallInlineBytes = 64
+)
 
 // newMessageSlabs allocates a message box and room for n entries, whose
 // byte fields add up to at most byteLen.
 func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
 	var d slabs
 	if n == 1 {
-		one := &messageWithOneEntry{}
-		d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
-		if byteLen <= inlineBytes {
-			d.bytes = one.inline[:0:byteLen]
-		} else {
-			d.bytes = make([]byte, 0, byteLen)
+		var one *messageWithOneEntry
+		switch {
+		case byteLen <= smallInlineBytes:
+			b := &oneEntryWithSmallBytes{}
+			one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
+		case byteLen <= inlineBytes:
+			b := &oneEntryWithBytes{}
+			one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
+		default:
+			one, d.bytes = &messageWithOneEntry{}, make([]byte, 0, byteLen)
 		}
+		d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
 		return &one.box, d
 	}
 	d.bytes = make([]byte, 0, byteLen)
@@ -229,6 +248,29 @@ func (box *messageBox) set(num protowire.Number, v uint64) bool {
 		box.vote, m.Vote = v, &box.vote
 	}
 	return true
+}
+
+// entryBytesLen returns how many bytes the byte fields of the encoded
+// entry b hold, or len(b) if b does not parse: the fallback decoder then
+// needs no slab space, and len(b) bounds it anyway.
+func entryBytesLen(b []byte) int {
+	total, n := 0, 0
+	for rest := b; len(rest) > 0; rest = rest[n:] {
+		_, typ, tagLen := protowire.ConsumeTag(rest)
+		if tagLen < 0 {
+			return len(b)
+		}
+		rest = rest[tagLen:]
+		n = protowire.ConsumeFieldValue(0, typ, rest)
+		if n < 0 {
+			return len(b)
+		}
+		if typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(rest)
+			total += len(v)
+		}
+	}
+	return total
 }
 
 // addEntry decodes one entry into the entry slab.

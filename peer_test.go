@@ -3,6 +3,8 @@ package rafthttp
 import (
 	"context"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,4 +165,54 @@ func TestPeerAttachToStoppedWriterClosesConn(t *testing.T) {
 	if p.writer.isWorking() {
 		t.Error("stopped writer reports working")
 	}
+}
+
+// gatedRaft records the order of processed messages and holds the first
+// one until gate is closed.
+type gatedRaft struct {
+	recordingRaft
+	gate    chan struct{}
+	started chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	order   []uint64 // terms, which the test uses as labels
+}
+
+func (r *gatedRaft) Process(_ context.Context, m *raftpb.Message) error {
+	r.once.Do(func() {
+		close(r.started)
+		<-r.gate
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.order = append(r.order, m.GetTerm())
+	return nil
+}
+
+func (r *gatedRaft) processed() []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.order)
+}
+
+func TestPeerServesUrgentBetweenBulkMessages(t *testing.T) {
+	f := utNewFixture(t, nil)
+	r := &gatedRaft{gate: make(chan struct{}), started: make(chan struct{})}
+	f.env.raft = r
+	p := utNewIdlePeer(t, f, nil)
+	urgent, bulk := newMsgQueue(8), newMsgQueue(8)
+	for term := range uint64(3) { // taken as one batch: terms 0, 1, 2
+		bulk.offer(msg(raftpb.MsgApp, 2, 1, term))
+	}
+	p.wg.Go(func() { p.processPrioritized(urgent, bulk) })
+	<-r.started // term 0 is being processed
+	urgent.offer(msg(raftpb.MsgHeartbeat, 2, 1, 100))
+	close(r.gate)
+	want := []uint64{0, 100, 1, 2}
+	waitFor(t, 5*time.Second, "every message to be processed", func() bool { return len(r.processed()) == len(want) })
+	if got := r.processed(); !slices.Equal(got, want) {
+		t.Errorf("processed terms %v, want %v: the heartbeat must not wait for the rest of the batch", got, want)
+	}
+	p.cancel()
+	p.wg.Wait()
 }

@@ -55,14 +55,12 @@ func newMsgAppV2Encoder(w io.Writer) *msgAppV2Encoder {
 
 func (enc *msgAppV2Encoder) lastSize() int { return enc.size }
 
-// encode writes one record with a single Write call.
+// encode writes one record, with a single Write call unless an entry's
+// Data is written by reference (see writeData).
 func (enc *msgAppV2Encoder) encode(m *raftpb.Message) error {
 	buf, err := enc.appendRecord(enc.buf[:0], m)
 	if err != nil {
 		return err
-	}
-	if buf[0] == msgAppV2FullMessage {
-		enc.size = len(buf) - 9
 	}
 	enc.buf = keepScratch(buf)
 	_, err = enc.w.Write(buf)
@@ -96,6 +94,14 @@ func (enc *msgAppV2Encoder) appendEntries(dst []byte, m *raftpb.Message) ([]byte
 	for _, e := range entries {
 		start := len(dst) + 8
 		var err error
+		if writeDataDirectly(e) {
+			dst, err = enc.appendLargeEntry(dst, e)
+			if err != nil {
+				return nil, err
+			}
+			enc.size += lengthDelimitedSize(entrySize(e))
+			continue
+		}
 		if dst, err = appendEntryRecord(dst, e); err != nil {
 			return nil, fmt.Errorf("rafthttp: marshal entry: %w", err)
 		}
@@ -105,12 +111,40 @@ func (enc *msgAppV2Encoder) appendEntries(dst []byte, m *raftpb.Message) ([]byte
 	return binary.BigEndian.AppendUint64(dst, m.GetCommit()), nil
 }
 
+// directDataBytes is the Data size from which the encoder writes an
+// entry's Data straight from the entry instead of copying it into the
+// record first.
+const directDataBytes = 8 << 10
+
+// writeDataDirectly reports whether e's Data is written by reference.
+func writeDataDirectly(e *raftpb.Entry) bool {
+	return e != nil && len(e.Data) >= directDataBytes && len(e.ProtoReflect().GetUnknown()) == 0
+}
+
+// appendLargeEntry encodes e, whose Data is written by reference: it
+// writes the record so far with e's size and head, then e.Data, and
+// returns dst emptied for the rest of the record. The stream is a byte
+// stream: how a record is split across Writes does not change it.
+func (enc *msgAppV2Encoder) appendLargeEntry(dst []byte, e *raftpb.Entry) ([]byte, error) {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(entrySize(e)))
+	dst = appendEntryHead(dst, e)
+	if _, err := enc.w.Write(dst); err != nil {
+		return nil, err
+	}
+	if _, err := enc.w.Write(e.Data); err != nil {
+		return nil, err
+	}
+	return dst[:0], nil
+}
+
 func (enc *msgAppV2Encoder) appendFull(dst []byte, m *raftpb.Message) ([]byte, error) {
 	dst = append(dst, msgAppV2FullMessage)
+	start := len(dst) + 8 // after the frame's length
 	dst, err := appendMessageFrame(dst, m)
 	if err != nil {
 		return nil, err
 	}
+	enc.size = len(dst) - start
 	enc.state.advance(m)
 	return dst, nil
 }
@@ -181,7 +215,7 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 	if _, err := io.ReadFull(dec.r, dec.lenBuf[:]); err != nil {
 		return nil, noEOF(err)
 	}
-	box, d := dec.entrySlabs(int(count), raw)
+	box, d := dec.entrySlabs(raw, ends)
 	if err := d.decodeEntries(raw, ends); err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
 	}
@@ -207,19 +241,36 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 
 func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
 
-// aliasBytes is the record size from which entries keep pointing into the
-// buffer they were read into: the buffer is handed to the message and the
-// next record reads into a new one, which saves copying large entries.
-const aliasBytes = 16 << 10
+// ownCopyBytes is the entry size from which an entry's Data gets an
+// allocation of its own rather than a place in the message's byte slab.
+//
+// Fresh memory is what a large message costs most: allocating, zeroing and
+// first touching it. An own copy is allocated by append, which does not
+// zero, and is exactly as large as the data, where a slab (or a buffer the
+// record could be read into directly) is zeroed first and rounded up with
+// the entry's header to the next 8 KiB page. The record itself is read into
+// the decoder's scratch, which stays in cache.
+const ownCopyBytes = 16 << 10
 
-// entrySlabs prepares the memory of a message with n entries read into raw.
-func (dec *msgAppV2Decoder) entrySlabs(n int, raw []byte) (*messageBox, slabs) {
-	if len(raw) < aliasBytes {
-		return newMessageSlabs(n, len(raw))
+// entrySlabs prepares the memory of a message whose entries were read into
+// raw, the i-th ending at ends[i].
+func (dec *msgAppV2Decoder) entrySlabs(raw []byte, ends []int) (*messageBox, slabs) {
+	if dec.scratch == nil && len(raw) > 0 {
+		// Too large for the decoder to keep: raw is already a fresh buffer
+		// that the message can take instead of copying it.
+		box, d := newMessageSlabs(len(ends), 0)
+		d.alias = true
+		return box, d
 	}
-	box, d := newMessageSlabs(n, 0)
-	d.alias = true
-	dec.scratch = nil // raw now belongs to the message
+	slab, start := 0, 0
+	for _, end := range ends {
+		if end-start < ownCopyBytes {
+			slab += end - start
+		}
+		start = end
+	}
+	box, d := newMessageSlabs(len(ends), slab)
+	d.ownFrom = ownCopyBytes
 	return box, d
 }
 

@@ -103,6 +103,7 @@ func fastDecodeMessage(b []byte) (*raftpb.Message, bool) {
 func (d *slabs) decodeEntries(raw []byte, ends []int) error {
 	start := 0
 	for i, end := range ends {
+		d.own = d.ownFrom > 0 && end-start >= d.ownFrom
 		if d.addEntry(raw[start:end]) {
 			d.ptrs[i] = &d.entries[len(d.entries)-1].entry
 		} else {
@@ -161,6 +162,11 @@ type slabs struct {
 	// alias makes byte fields point into the input instead of copies;
 	// set only when the input buffer belongs to the message.
 	alias bool
+	// ownFrom, when set, is the entry size from which decodeEntries gives
+	// an entry's Data an allocation of its own; the slab has no room
+	// reserved for such entries. own is set while decoding one of them.
+	ownFrom int
+	own     bool
 }
 
 // copyBytes copies v into the byte slab. The result is never nil (an empty
@@ -169,6 +175,11 @@ type slabs struct {
 func (d *slabs) copyBytes(v []byte) []byte {
 	if d.alias {
 		return v[:len(v):len(v)]
+	}
+	if d.own && len(v) > 0 {
+		// append, unlike make, does not zero what it is about to fill.
+		b := append([]byte(nil), v...)
+		return b[:len(b):len(b)]
 	}
 	start := len(d.bytes)
 	d.bytes = append(d.bytes, v...)

@@ -110,10 +110,11 @@ func TestCodecGoldenMsgAppV2(t *testing.T) {
 			var w goldenWrites
 			enc := newMsgAppV2Encoder(&w)
 			for i, s := range v.steps {
+				mark := w.mark()
 				if err := enc.encode(s.msg); err != nil {
 					t.Fatalf("step %d: encode: %v", i, err)
 				}
-				goldenCheckWire(t, s, w.last())
+				goldenCheckWire(t, s, w.since(mark))
 				if enc.state != s.state {
 					t.Fatalf("step %d: encoder state = %+v, want %+v", i, enc.state, s.state)
 				}

@@ -188,10 +188,11 @@ func TestCodecMsgAppV2RoundTrip(t *testing.T) {
 			enc := newMsgAppV2Encoder(&w)
 			var states []msgAppV2State
 			for i, m := range tt.msgs {
+				mark := w.mark()
 				if err := enc.encode(m); err != nil {
 					t.Fatal(err)
 				}
-				if got := w.last()[0]; got != tt.records[i] {
+				if got := w.since(mark)[0]; got != tt.records[i] {
 					t.Fatalf("message %d: record type %d, want %d", i, got, tt.records[i])
 				}
 				if cap(enc.buf) > scratchKeepBytes {
@@ -487,6 +488,15 @@ func (w *goldenWrites) last() []byte {
 	return w.writes[len(w.writes)-1]
 }
 
+// mark returns the position since reads from.
+func (w *goldenWrites) mark() int { return len(w.writes) }
+
+// since returns what was written after mark: one encode call's record,
+// however many Writes it took.
+func (w *goldenWrites) since(mark int) []byte {
+	return bytes.Join(w.writes[mark:], nil)
+}
+
 func (w *goldenWrites) all() []byte {
 	return bytes.Join(w.writes, nil)
 }
@@ -500,7 +510,7 @@ func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
 		allocs   float64
 		maxBytes uint64
 	}{
-		{size: 0, allocs: 1, maxBytes: 480},
+		{size: 0, allocs: 1, maxBytes: 416},
 		{size: 64, allocs: 1, maxBytes: 480},
 		{size: 65, allocs: 1, maxBytes: 576},
 		{size: 128, allocs: 1, maxBytes: 576},
@@ -538,5 +548,37 @@ func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
 				t.Errorf("%d bytes allocated per message, want at most %d", per, tt.maxBytes)
 			}
 		})
+	}
+}
+
+// TestMsgAppV2LargeDataWireBytes checks that a fast-path record whose
+// entries' Data is written by reference, between small entries, has the
+// bytes of the codec's definition: entries marshalled by proto.Marshal.
+func TestMsgAppV2LargeDataWireBytes(t *testing.T) {
+	first := goldenApp(1, 1, 0, 0, []byte("a"))
+	m := goldenApp(1, 1, 1, 7, []byte("small"), goldenBig(directDataBytes, 1), nil, goldenBig(64<<10, 2), []byte("x"))
+	m.Entries[2].Type = raftpb.EntryConfChange.Enum()
+	var w goldenWrites
+	enc := newMsgAppV2Encoder(&w)
+	for _, msg := range []*raftpb.Message{first, m} {
+		if err := enc.encode(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := binary.BigEndian.AppendUint64([]byte{msgAppV2AppEntries}, uint64(len(m.Entries)))
+	for _, e := range m.Entries {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(binary.BigEndian.AppendUint64(want, uint64(len(b))), b...)
+	}
+	want = binary.BigEndian.AppendUint64(want, m.GetCommit())
+	if got := w.all(); !bytes.HasSuffix(got, want) || len(got) != len(w.writes[0])+len(want) {
+		t.Fatalf("record differs from its definition (%d bytes written, want %d after the first record)",
+			len(got), len(want))
+	}
+	if enc.lastSize() != proto.Size(m) {
+		t.Fatalf("lastSize %d, proto.Size %d", enc.lastSize(), proto.Size(m))
 	}
 }

@@ -55,14 +55,12 @@ func newMsgAppV2Encoder(w io.Writer) *msgAppV2Encoder {
 
 func (enc *msgAppV2Encoder) lastSize() int { return enc.size }
 
-// encode writes one record with a single Write call.
+// encode writes one record, with a single Write call unless an entry's
+// Data is written by reference (see writeData).
 func (enc *msgAppV2Encoder) encode(m *raftpb.Message) error {
 	buf, err := enc.appendRecord(enc.buf[:0], m)
 	if err != nil {
 		return err
-	}
-	if buf[0] == msgAppV2FullMessage {
-		enc.size = len(buf) - 9
 	}
 	enc.buf = keepScratch(buf)
 	_, err = enc.w.Write(buf)
@@ -96,6 +94,14 @@ func (enc *msgAppV2Encoder) appendEntries(dst []byte, m *raftpb.Message) ([]byte
 	for _, e := range entries {
 		start := len(dst) + 8
 		var err error
+		if writeDataDirectly(e) {
+			dst, err = enc.appendLargeEntry(dst, e)
+			if err != nil {
+				return nil, err
+			}
+			enc.size += lengthDelimitedSize(entrySize(e))
+			continue
+		}
 		if dst, err = appendEntryRecord(dst, e); err != nil {
 			return nil, fmt.Errorf("rafthttp: marshal entry: %w", err)
 		}
@@ -105,12 +111,40 @@ func (enc *msgAppV2Encoder) appendEntries(dst []byte, m *raftpb.Message) ([]byte
 	return binary.BigEndian.AppendUint64(dst, m.GetCommit()), nil
 }
 
+// directDataBytes is the Data size from which the encoder writes an
+// entry's Data straight from the entry instead of copying it into the
+// record first.
+const directDataBytes = 8 << 10
+
+// writeDataDirectly reports whether e's Data is written by reference.
+func writeDataDirectly(e *raftpb.Entry) bool {
+	return e != nil && len(e.Data) >= directDataBytes && len(e.ProtoReflect().GetUnknown()) == 0
+}
+
+// appendLargeEntry encodes e, whose Data is written by reference: it
+// writes the record so far with e's size and head, then e.Data, and
+// returns dst emptied for the rest of the record. The stream is a byte
+// stream: how a record is split across Writes does not change it.
+func (enc *msgAppV2Encoder) appendLargeEntry(dst []byte, e *raftpb.Entry) ([]byte, error) {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(entrySize(e)))
+	dst = appendEntryHead(dst, e)
+	if _, err := enc.w.Write(dst); err != nil {
+		return nil, err
+	}
+	if _, err := enc.w.Write(e.Data); err != nil {
+		return nil, err
+	}
+	return dst[:0], nil
+}
+
 func (enc *msgAppV2Encoder) appendFull(dst []byte, m *raftpb.Message) ([]byte, error) {
 	dst = append(dst, msgAppV2FullMessage)
+	start := len(dst) + 8 // after the frame's length
 	dst, err := appendMessageFrame(dst, m)
 	if err != nil {
 		return nil, err
 	}
+	enc.size = len(dst) - start
 	enc.state.advance(m)
 	return dst, nil
 }

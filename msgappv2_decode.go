@@ -189,28 +189,39 @@ func (dec *msgAppV2Decoder) releaseSpans() {
 
 func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
 
-// aliasBytes is the record size from which entries keep pointing into the
-// buffer they were read into: the buffer is handed to the message and the
-// next record reads into a new one, which saves copying large entries.
-const aliasBytes = 16 << 10
+// ownCopyBytes is the entry size from which an entry's Data gets an
+// allocation of its own rather than a place in the message's byte slab.
+//
+// Fresh memory is what a large message costs most: allocating, zeroing and
+// first touching it. An own copy is allocated by append, which does not
+// zero, and is exactly as large as the data, where a slab (or a buffer the
+// record could be read into directly) is zeroed first and rounded up with
+// the entry's header to the next 8 KiB page. The record itself is read into
+// the decoder's scratch, which stays in cache.
+const ownCopyBytes = 16 << 10
 
 // entrySlabs prepares the memory of a message with the entries in spans.
-// Only a buffer of the decoder's own (raw) can be handed to the message.
+// raw, on the general path, holds them back to back.
 func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox, slabs) {
+	if len(raw) > 0 && dec.scratch == nil {
+		// Too large for the decoder to keep: raw is already a fresh buffer
+		// that the message can take instead of copying it.
+		box, d := newMessageSlabs(len(spans), 0)
+		d.alias = true
+		return box, d
+	}
 	byteLen := 0
 	for _, e := range spans {
-		byteLen += len(e)
+		if len(e) < ownCopyBytes {
+			byteLen += len(e)
+		}
 	}
-	if len(spans) == 1 {
+	if len(spans) == 1 && byteLen > 0 {
 		// Exact, so that a small entry gets the smallest layout.
 		byteLen = entryBytesLen(spans[0])
 	}
-	if raw == nil || len(raw) < aliasBytes {
-		return newMessageSlabs(len(spans), byteLen)
-	}
-	box, d := newMessageSlabs(len(spans), 0)
-	d.alias = true
-	dec.scratch = nil // raw now belongs to the message
+	box, d := newMessageSlabs(len(spans), byteLen)
+	d.ownFrom = ownCopyBytes
 	return box, d
 }
 

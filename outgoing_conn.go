@@ -46,8 +46,16 @@ func newOutgoingConn(t streamType, local, peer types.ID, w http.ResponseWriter,
 const outgoingBufSize = 32 << 10
 
 // Write buffers p; it reaches the network on Flush or when the buffer
-// fills.
+// fills. A p that does not fit in the space left is not split to top the
+// buffer up, as bufio would: each response Write becomes an HTTP chunk
+// that costs system calls of its own, so the buffered bytes go first and
+// a large p then bypasses the buffer whole.
 func (c *outgoingConn) Write(p []byte) (int, error) {
+	if len(p) > c.buf.Available() && c.buf.Buffered() > 0 {
+		if err := c.buf.Flush(); err != nil {
+			return 0, err
+		}
+	}
 	return c.buf.Write(p)
 }
 

@@ -32,8 +32,9 @@ type entryBox struct {
 
 // messageWithOneEntry lays out a message with a single entry in one
 // allocation: the common MsgApp. A small entry's bytes fit inline too, in
-// the smallest of three layouts that holds them: every byte of a layout
-// is zeroed on allocation and adds to the garbage collector's work.
+// the smaller of two layouts that holds them (every byte of a layout is
+// zeroed on allocation and adds to the garbage collector's work); larger
+// bytes go to a slab or a copy of their own.
 type messageWithOneEntry struct {
 	box   messageBox
 	entry [1]entryBox
@@ -65,6 +66,9 @@ func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
 	if n == 1 {
 		var one *messageWithOneEntry
 		switch {
+		case byteLen == 0:
+			// No bytes to store (or large ones stored on their own).
+			one, d.bytes = &messageWithOneEntry{}, []byte{}
 		case byteLen <= smallInlineBytes:
 			b := &oneEntryWithSmallBytes{}
 			one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
@@ -121,6 +125,7 @@ func fastDecodeMessage(b []byte) (*raftpb.Message, bool) {
 // which has room for them.
 func (d *slabs) decodeEntries(spans [][]byte) error {
 	for i, b := range spans {
+		d.own = d.ownFrom > 0 && len(b) >= d.ownFrom
 		if d.addEntry(b) {
 			d.ptrs[i] = &d.entries[len(d.entries)-1].entry
 			continue
@@ -178,6 +183,11 @@ type slabs struct {
 	// alias makes byte fields point into the input instead of copies;
 	// set only when the input buffer belongs to the message.
 	alias bool
+	// ownFrom, when set, is the entry size from which decodeEntries gives
+	// an entry's Data an allocation of its own; the slab has no room
+	// reserved for such entries. own is set while decoding one of them.
+	ownFrom int
+	own     bool
 }
 
 // copyBytes copies v into the byte slab. The result is never nil (an empty
@@ -186,6 +196,11 @@ type slabs struct {
 func (d *slabs) copyBytes(v []byte) []byte {
 	if d.alias {
 		return v[:len(v):len(v)]
+	}
+	if d.own && len(v) > 0 {
+		// append, unlike make, does not zero what it is about to fill.
+		b := append([]byte(nil), v...)
+		return b[:len(b):len(b)]
 	}
 	start := len(d.bytes)
 	d.bytes = append(d.bytes, v...)

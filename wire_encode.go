@@ -118,6 +118,12 @@ func appendMessage(dst []byte, m *raftpb.Message) ([]byte, error) {
 
 // appendEntry appends e's protobuf encoding; e has no unknown fields.
 func appendEntry(dst []byte, e *raftpb.Entry) []byte {
+	return append(appendEntryHead(dst, e), e.Data...)
+}
+
+// appendEntryHead appends e's encoding up to the bytes of Data, its last
+// field: everything when Data is nil, else up to Data's length.
+func appendEntryHead(dst []byte, e *raftpb.Entry) []byte {
 	if e.Type != nil {
 		dst = appendVarintField(dst, 1, uint64(int64(*e.Type)))
 	}
@@ -125,7 +131,7 @@ func appendEntry(dst []byte, e *raftpb.Entry) []byte {
 	dst = appendOptUint64(dst, 3, e.Index)
 	if e.Data != nil {
 		dst = protowire.AppendTag(dst, 4, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, e.Data)
+		dst = protowire.AppendVarint(dst, uint64(len(e.Data)))
 	}
 	return dst
 }

@@ -176,26 +176,39 @@ func TestCodecLastSizeIsProtoSize(t *testing.T) {
 }
 
 // TestMsgAppV2LargeEntriesKeepTheirBytes decodes consecutive fast-path
-// records large enough to alias their read buffers and checks that no
-// later record overwrites an earlier message's entries.
+// records with entries large enough for copies of their own, next to small
+// ones in the slab, and a record too large for the decoder to keep its
+// buffer, and checks that no later record overwrites an earlier message's
+// entries.
 func TestMsgAppV2LargeEntriesKeepTheirBytes(t *testing.T) {
 	var buf bytes.Buffer
 	enc := newMsgAppV2Encoder(&buf)
 	var sent []*raftpb.Message
-	for i := range uint64(4) {
+	index := uint64(0)
+	entry := func(fill byte, size int) *raftpb.Entry {
+		index++
+		return &raftpb.Entry{Term: proto.Uint64(1), Index: proto.Uint64(index),
+			Data: bytes.Repeat([]byte{fill}, size)}
+	}
+	for i := range 5 {
 		m := msg(raftpb.MsgApp, 1, 2, 1)
-		m.LogTerm, m.Index, m.Commit = proto.Uint64(1), proto.Uint64(i), proto.Uint64(i)
-		m.Entries = []*raftpb.Entry{{Term: proto.Uint64(1), Index: proto.Uint64(i + 1),
-			Data: bytes.Repeat([]byte{byte('a' + i)}, aliasBytes+int(i))}}
-		if i == 0 {
+		m.LogTerm, m.Index, m.Commit = proto.Uint64(1), proto.Uint64(index), proto.Uint64(index)
+		fill := byte('a' + 2*i)
+		switch i {
+		case 0:
 			m.LogTerm = proto.Uint64(0) // first record goes in full
+			m.Entries = []*raftpb.Entry{entry(fill, ownCopyBytes)}
+		case 4:
+			m.Entries = []*raftpb.Entry{entry(fill, scratchKeepBytes), entry(fill+1, 10)}
+		default:
+			m.Entries = []*raftpb.Entry{entry(fill, 10), entry(fill+1, ownCopyBytes+i)}
 		}
 		if err := enc.encode(m); err != nil {
 			t.Fatal(err)
 		}
 		sent = append(sent, m)
 	}
-	dec := newMsgAppV2Decoder(&buf, 2, 1, 1<<20)
+	dec := newMsgAppV2Decoder(&buf, 2, 1, 2<<20)
 	var got []*raftpb.Message
 	for range sent {
 		m, err := dec.decode()
@@ -205,8 +218,10 @@ func TestMsgAppV2LargeEntriesKeepTheirBytes(t *testing.T) {
 		got = append(got, m)
 	}
 	for i := range sent {
-		if !bytes.Equal(got[i].Entries[0].Data, sent[i].Entries[0].Data) {
-			t.Fatalf("message %d: entry bytes changed after later records were decoded", i)
+		for j, e := range sent[i].Entries {
+			if !bytes.Equal(got[i].Entries[j].Data, e.Data) {
+				t.Fatalf("message %d entry %d: bytes changed after later records were decoded", i, j)
+			}
 		}
 	}
 }

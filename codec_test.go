@@ -531,7 +531,9 @@ func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
 			if _, err := dec.decode(); err != nil { // the full record
 				t.Fatal(err)
 			}
-			const runs = 100
+			// Averaged over many runs, with a margin for the odd allocation
+			// elsewhere in the process; the next layout up is 64+ bytes more.
+			const runs, margin = 1000, 16
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			allocs := testing.AllocsPerRun(runs, func() {
@@ -544,7 +546,7 @@ func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
 			if allocs != tt.allocs {
 				t.Errorf("%v allocations per message, want %v", allocs, tt.allocs)
 			}
-			if per := (after.TotalAlloc - before.TotalAlloc) / (runs + 1); per > tt.maxBytes {
+			if per := (after.TotalAlloc - before.TotalAlloc) / (runs + 1); per > tt.maxBytes+margin {
 				t.Errorf("%d bytes allocated per message, want at most %d", per, tt.maxBytes)
 			}
 		})

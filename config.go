@@ -149,7 +149,7 @@ func (t *Transport) newEnv() (*env, error) {
 	e := &env{
 		lg: lg, local: t.ID, cluster: t.ClusterID, urls: t.URLs, raft: t.Raft,
 		snapshot: t.Snapshotter, server: t.ServerStats, leader: t.LeaderStats,
-		errorc: t.ErrorC, metrics: m, cfg: cfg,
+		errorc: t.ErrorC, metrics: m, cfg: cfg, streamBufs: &bufferPool{},
 	}
 	if e.leader == nil {
 		e.leader = stats.NewLeaderStats(lg, t.ID.String())

@@ -58,6 +58,8 @@ type env struct {
 	metrics  *metrics
 	cfg      settings
 	guard    *guard
+	// streamBufs holds the stream writers' buffers while they are idle.
+	streamBufs *bufferPool
 
 	// Round trippers for streams, pipeline POSTs and snapshot POSTs; see
 	// newRoundTrippers for how they differ.

@@ -43,7 +43,7 @@ func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// connection again, so a per-read timeout would only cut a healthy
 	// stream; what matters is noticing when the peer closes it.
 	_ = rc.SetReadDeadline(time.Now().Add(streamReadDeadline))
-	conn := newOutgoingConn(typ, e.local, from, w, e.cfg.writeTimeout)
+	conn := newOutgoingConn(typ, e.local, from, w, e.cfg.writeTimeout, e.streamBufs)
 	p.attachOutgoingConn(conn)
 	waitStreamEnd(r.Context(), conn)
 }

@@ -1,7 +1,6 @@
 package rafthttp
 
 import (
-	"bufio"
 	"errors"
 	"net/http"
 	"sync"
@@ -19,9 +18,11 @@ type outgoingConn struct {
 	w            http.ResponseWriter
 	rc           *http.ResponseController
 	writeTimeout time.Duration
-	// buf gathers encoded messages so each flush is one chunk and one
-	// system call rather than one per message.
-	buf *bufio.Writer
+	// buf gathers encoded messages so each flush is one chunk rather than
+	// one per message. It comes from bufs when writing starts and goes
+	// back at Flush, so an idle stream holds no buffer.
+	buf  *[]byte
+	bufs *bufferPool
 	// deadlineRefresh is when the write deadline is next pushed forward.
 	deadlineRefresh time.Time
 
@@ -32,39 +33,86 @@ type outgoingConn struct {
 }
 
 func newOutgoingConn(t streamType, local, peer types.ID, w http.ResponseWriter,
-	writeTimeout time.Duration) *outgoingConn {
-	c := &outgoingConn{
+	writeTimeout time.Duration, bufs *bufferPool) *outgoingConn {
+	return &outgoingConn{
 		t: t, local: local, peer: peer, w: w, rc: http.NewResponseController(w),
-		writeTimeout: writeTimeout, closed: make(chan struct{}), gone: make(chan struct{}),
+		writeTimeout: writeTimeout, bufs: bufs, closed: make(chan struct{}), gone: make(chan struct{}),
 	}
-	c.buf = bufio.NewWriterSize(responseSink{c}, outgoingBufSize)
-	return c
 }
 
-// outgoingBufSize is the stream write buffer: hundreds of small messages,
-// while a large one bypasses it.
-const outgoingBufSize = 32 << 10
+// outgoingBufSize is the stream write buffer. Each flush becomes one HTTP
+// chunk, which net/http writes with up to three system calls whatever its
+// size, so a large buffer spreads that cost over more messages.
+const outgoingBufSize = 128 << 10
+
+// outgoingDirectBytes is the write size from which p bypasses the buffer:
+// copying it would cost more than the chunk of its own it gets instead.
+const outgoingDirectBytes = 8 << 10
 
 // Write buffers p; it reaches the network on Flush or when the buffer
-// fills. A p that does not fit in the space left is not split to top the
-// buffer up, as bufio would: each response Write becomes an HTTP chunk
-// that costs system calls of its own, so the buffered bytes go first and
-// a large p then bypasses the buffer whole.
+// fills. A large p is not copied: the buffered bytes go first and p then
+// bypasses the buffer whole, rather than being split as bufio would.
 func (c *outgoingConn) Write(p []byte) (int, error) {
-	if len(p) > c.buf.Available() && c.buf.Buffered() > 0 {
-		if err := c.buf.Flush(); err != nil {
+	if len(p) >= outgoingDirectBytes {
+		if err := c.writeBuffered(); err != nil {
+			return 0, err
+		}
+		return responseSink{c}.Write(p)
+	}
+	if c.buf == nil {
+		c.buf = c.bufs.get()
+	}
+	if len(*c.buf)+len(p) > cap(*c.buf) {
+		if err := c.writeBuffered(); err != nil {
 			return 0, err
 		}
 	}
-	return c.buf.Write(p)
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
 }
 
-// Flush pushes buffered bytes to the network.
+// writeBuffered hands the buffered bytes to the response as one chunk.
+func (c *outgoingConn) writeBuffered() error {
+	if c.buf == nil || len(*c.buf) == 0 {
+		return nil
+	}
+	_, err := responseSink{c}.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
+}
+
+// Flush pushes buffered bytes to the network and releases the buffer.
 func (c *outgoingConn) Flush() error {
-	if err := c.buf.Flush(); err != nil {
+	err := c.writeBuffered()
+	if c.buf != nil {
+		c.bufs.put(c.buf)
+		c.buf = nil
+	}
+	if err != nil {
 		return err
 	}
 	return c.rc.Flush()
+}
+
+// bufferPool recycles stream write buffers among a Transport's streams.
+// A nil pool allocates every time.
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) get() *[]byte {
+	if p != nil {
+		if b, ok := p.pool.Get().(*[]byte); ok {
+			return b
+		}
+	}
+	b := make([]byte, 0, outgoingBufSize)
+	return &b
+}
+
+func (p *bufferPool) put(b *[]byte) {
+	if p != nil {
+		*b = (*b)[:0]
+		p.pool.Put(b)
+	}
 }
 
 // responseSink writes to the response under a write deadline, so a peer

@@ -153,9 +153,12 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 // commit. raw, if set, holds every entry back to back in a buffer of the
 // decoder's own, which a large record hands over to the message.
 func (dec *msgAppV2Decoder) buildApp(spans [][]byte, raw []byte, commit uint64) (*raftpb.Message, error) {
-	box, d := dec.entrySlabs(spans, raw)
-	if err := d.decodeEntries(spans); err != nil {
-		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
+	box, d, ok := dec.oneSmallEntry(spans, raw)
+	if !ok {
+		box, d = dec.entrySlabs(spans, raw)
+		if err := d.decodeEntries(spans); err != nil {
+			return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
+		}
 	}
 	box.typ, box.from, box.to = raftpb.MsgApp, dec.remote, dec.local
 	box.term, box.logTerm, box.index = dec.state.term, dec.state.term, dec.state.index
@@ -172,22 +175,43 @@ func (dec *msgAppV2Decoder) buildApp(spans [][]byte, raw []byte, commit uint64) 
 	for _, e := range spans {
 		dec.size += lengthDelimitedSize(len(e))
 	}
-	dec.releaseSpans()
+	dec.releaseSpans(d.alias)
 	return m, nil
 }
 
 // releaseSpans keeps the span list for the next record, unless it is too
-// large to pin, without keeping pointers into the buffers it covered.
-func (dec *msgAppV2Decoder) releaseSpans() {
+// large to pin. Spans into the read buffer or scratch pin nothing that
+// is not kept anyway; spans into a buffer handed to the message (handed)
+// are cleared so that they do not keep it alive.
+func (dec *msgAppV2Decoder) releaseSpans(handed bool) {
 	if cap(dec.spans) > maxKeptEnds {
 		dec.spans = nil
 		return
 	}
-	clear(dec.spans)
+	if handed {
+		clear(dec.spans)
+	}
 	dec.spans = dec.spans[:0]
 }
 
 func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
+
+// oneSmallEntry decodes the common record, a single entry with its bytes
+// in the slab, parsing it once to size the smallest layout that holds its
+// data. It reports false for anything else.
+func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte) (*messageBox, slabs, bool) {
+	if len(spans) != 1 || len(spans[0]) >= ownCopyBytes || (len(raw) > 0 && dec.scratch == nil) {
+		return nil, slabs{}, false
+	}
+	f, ok := parseEntry(spans[0])
+	if !ok {
+		return nil, slabs{}, false
+	}
+	box, d := newMessageSlabs(1, len(f.data))
+	d.placeEntry(&f)
+	d.ptrs[0] = &d.entries[0].entry
+	return box, d, true
+}
 
 // ownCopyBytes is the entry size from which an entry's Data gets an
 // allocation of its own rather than a place in the message's byte slab.
@@ -215,10 +239,6 @@ func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox,
 		if len(e) < ownCopyBytes {
 			byteLen += len(e)
 		}
-	}
-	if len(spans) == 1 && byteLen > 0 {
-		// Exact, so that a small entry gets the smallest layout.
-		byteLen = entryBytesLen(spans[0])
 	}
 	box, d := newMessageSlabs(len(spans), byteLen)
 	d.ownFrom = ownCopyBytes

@@ -265,74 +265,93 @@ func (box *messageBox) set(num protowire.Number, v uint64) bool {
 	return true
 }
 
-// entryBytesLen returns how many bytes the byte fields of the encoded
-// entry b hold, or len(b) if b does not parse: the fallback decoder then
-// needs no slab space, and len(b) bounds it anyway.
-func entryBytesLen(b []byte) int {
-	total, n := 0, 0
-	for rest := b; len(rest) > 0; rest = rest[n:] {
-		_, typ, tagLen := protowire.ConsumeTag(rest)
-		if tagLen < 0 {
-			return len(b)
-		}
-		rest = rest[tagLen:]
-		n = protowire.ConsumeFieldValue(0, typ, rest)
-		if n < 0 {
-			return len(b)
-		}
-		if typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(rest)
-			total += len(v)
-		}
-	}
-	return total
-}
-
 // addEntry decodes one entry into the entry slab.
 func (d *slabs) addEntry(b []byte) bool {
-	d.entries = append(d.entries, entryBox{})
-	eb := &d.entries[len(d.entries)-1]
+	f, ok := parseEntry(b)
+	if !ok {
+		return false
+	}
+	return d.placeEntry(&f)
+}
+
+// entryFields is an entry as parsed from its encoding, before it has a
+// place in a slab.
+type entryFields struct {
+	typ                                 raftpb.EntryType
+	term, index                         uint64
+	data                                []byte
+	hasType, hasTerm, hasIndex, hasData bool
+}
+
+// parseEntry parses an encoded entry, reporting false for anything the
+// fast decoder leaves to proto. data aliases b.
+func parseEntry(b []byte) (f entryFields, ok bool) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return false
+			return f, false
 		}
 		b = b[n:]
 		if num == 4 && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return false
+				return f, false
 			}
-			b, eb.entry.Data = b[n:], d.copyBytes(v)
+			b, f.data, f.hasData = b[n:], v, true
 			continue
 		}
 		if typ != protowire.VarintType {
-			return false
+			return f, false
 		}
 		v, n := protowire.ConsumeVarint(b)
-		if n < 0 || !eb.set(num, v) {
-			return false
+		if n < 0 || !f.set(num, v) {
+			return f, false
 		}
 		b = b[n:]
 	}
-	return true
+	return f, true
 }
 
-// set stores varint field num of the entry.
-func (eb *entryBox) set(num protowire.Number, v uint64) bool {
-	e := &eb.entry
+// set records varint field num of the entry.
+func (f *entryFields) set(num protowire.Number, v uint64) bool {
 	switch num {
 	case 1:
 		if v > uint64(maxEntryType) {
 			return false
 		}
-		eb.typ, e.Type = raftpb.EntryType(v), &eb.typ
+		f.typ, f.hasType = raftpb.EntryType(v), true
 	case 2:
-		eb.term, e.Term = v, &eb.term
+		f.term, f.hasTerm = v, true
 	case 3:
-		eb.index, e.Index = v, &eb.index
+		f.index, f.hasIndex = v, true
 	default:
 		return false
+	}
+	return true
+}
+
+// placeEntry stores f as the next entry of the slab, copying its data.
+func (d *slabs) placeEntry(f *entryFields) bool {
+	// The slab is zeroed and sized for every entry: extend it rather than
+	// append a zero entry, which would copy it in under write barriers.
+	if len(d.entries) == cap(d.entries) {
+		return false // cannot happen; the caller falls back to proto
+	}
+	d.entries = d.entries[:len(d.entries)+1]
+	eb := &d.entries[len(d.entries)-1]
+	eb.typ, eb.term, eb.index = f.typ, f.term, f.index
+	e := &eb.entry
+	if f.hasType {
+		e.Type = &eb.typ
+	}
+	if f.hasTerm {
+		e.Term = &eb.term
+	}
+	if f.hasIndex {
+		e.Index = &eb.index
+	}
+	if f.hasData {
+		e.Data = d.copyBytes(f.data)
 	}
 	return true
 }

@@ -26,6 +26,8 @@ type msgAppV2Decoder struct {
 	spans [][]byte
 	ends  []int
 	size  int
+	// layouts holds the chunks small single-entry messages come from.
+	layouts oneEntryLayouts
 }
 
 func newMsgAppV2Decoder(r io.Reader, local, remote uint64, limit uint64) *msgAppV2Decoder {
@@ -207,7 +209,7 @@ func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte) (*messageB
 	if !ok {
 		return nil, slabs{}, false
 	}
-	box, d := newMessageSlabs(1, len(f.data))
+	box, d := dec.layouts.alloc(len(f.data))
 	d.placeEntry(&f)
 	d.ptrs[0] = &d.entries[0].entry
 	return box, d, true

@@ -62,30 +62,74 @@ const (
 // newMessageSlabs allocates a message box and room for n entries, whose
 // byte fields add up to at most byteLen.
 func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
-	var d slabs
 	if n == 1 {
-		var one *messageWithOneEntry
-		switch {
-		case byteLen == 0:
-			// No bytes to store (or large ones stored on their own).
-			one, d.bytes = &messageWithOneEntry{}, []byte{}
-		case byteLen <= smallInlineBytes:
-			b := &oneEntryWithSmallBytes{}
-			one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
-		case byteLen <= inlineBytes:
-			b := &oneEntryWithBytes{}
-			one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
-		default:
-			one, d.bytes = &messageWithOneEntry{}, make([]byte, 0, byteLen)
-		}
-		d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
-		return &one.box, d
+		return (*oneEntryLayouts)(nil).alloc(byteLen)
 	}
+	var d slabs
 	d.bytes = make([]byte, 0, byteLen)
 	if n > 0 {
 		d.entries, d.ptrs = make([]entryBox, 0, n), make([]*raftpb.Entry, n)
 	}
 	return &messageBox{}, d
+}
+
+// oneEntryLayouts hands out single-entry message layouts. A nil one
+// allocates each on its own; a decoder's own carves the inline layouts
+// from chunks (see slabChunk).
+type oneEntryLayouts struct {
+	small slabChunk[oneEntryWithSmallBytes]
+	mid   slabChunk[oneEntryWithBytes]
+}
+
+// alloc lays out a message with one entry whose byte fields add up to at
+// most byteLen, in the smallest layout that holds them.
+func (l *oneEntryLayouts) alloc(byteLen int) (*messageBox, slabs) {
+	var d slabs
+	var one *messageWithOneEntry
+	switch {
+	case byteLen == 0:
+		// No bytes to store (or large ones stored on their own).
+		one, d.bytes = &messageWithOneEntry{}, []byte{}
+	case byteLen <= smallInlineBytes:
+		var b *oneEntryWithSmallBytes
+		if l != nil {
+			b = l.small.next()
+		} else {
+			b = new(oneEntryWithSmallBytes)
+		}
+		one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
+	case byteLen <= inlineBytes:
+		var b *oneEntryWithBytes
+		if l != nil {
+			b = l.mid.next()
+		} else {
+			b = new(oneEntryWithBytes)
+		}
+		one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
+	default:
+		one, d.bytes = &messageWithOneEntry{}, make([]byte, 0, byteLen)
+	}
+	d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
+	return &one.box, d
+}
+
+// slabChunk hands out zeroed values of T carved from arrays of
+// slabChunkLen, so a stream of small messages costs one allocation per
+// slabChunkLen of them instead of one each. An array stays alive while
+// any value from it is referenced; its values are consecutive messages of
+// one stream, whose entries raft keeps or releases together.
+type slabChunk[T any] struct{ free []T }
+
+// slabChunkLen fills an 8 KiB size class with the small layout.
+const slabChunkLen = 17
+
+func (c *slabChunk[T]) next() *T {
+	if len(c.free) == 0 {
+		c.free = make([]T, slabChunkLen)
+	}
+	v := &c.free[0]
+	c.free = c.free[1:]
+	return v
 }
 
 // Largest enum values raftpb knows; larger ones are unknown fields.

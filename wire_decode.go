@@ -107,7 +107,9 @@ func (l *oneEntryLayouts) alloc(byteLen int) (*messageBox, slabs) {
 		}
 		one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
 	default:
-		one, d.bytes = &messageWithOneEntry{}, make([]byte, 0, byteLen)
+		// Too large to inline: each byte field gets an exact copy of its
+		// own, which append makes without zeroing it first.
+		one, d.bytes, d.own = &messageWithOneEntry{}, []byte{}, true
 	}
 	d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
 	return &one.box, d
@@ -229,7 +231,8 @@ type slabs struct {
 	alias bool
 	// ownFrom, when set, is the entry size from which decodeEntries gives
 	// an entry's Data an allocation of its own; the slab has no room
-	// reserved for such entries. own is set while decoding one of them.
+	// reserved for such entries. own is set while decoding one of them,
+	// or throughout for a single entry too large to inline.
 	ownFrom int
 	own     bool
 }

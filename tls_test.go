@@ -1,22 +1,14 @@
 package rafthttp
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,17 +17,16 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/rafthttp/rafthttp/internal/testpki"
 	"github.com/rafthttp/rafthttp/snap"
 	"github.com/rafthttp/rafthttp/transport"
 	"github.com/rafthttp/rafthttp/types"
 )
 
-// secPKI is a throw-away certificate authority that writes PEM files into
-// a test's temporary directory.
+// secPKI is a throw-away certificate authority with its CA bundle
+// written as caFile.
 type secPKI struct {
-	dir    string
-	key    *ecdsa.PrivateKey
-	cert   *x509.Certificate
+	ca     *testpki.CA
 	caFile string
 }
 
@@ -52,84 +43,23 @@ type secLeaf struct {
 
 func newSecPKI(t *testing.T, name string) *secPKI {
 	t.Helper()
-	key := secKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: secSerial(t), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &secPKI{dir: t.TempDir(), key: key, cert: cert}
-	p.caFile = filepath.Join(p.dir, "ca.pem")
-	secWritePEM(t, p.caFile, "CERTIFICATE", der)
-	return p
+	ca := testpki.NewCA(t, name)
+	return &secPKI{ca: ca, caFile: ca.Bundle(t, "ca.pem")}
 }
 
-func secKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func secSerial(t *testing.T) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func secWritePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// issue signs a leaf for server and client use and writes it as
-// <name>.crt and <name>.key.
+// issue signs a leaf for server and client use, for localhost and l's
+// addresses, and writes it as <name>.crt and <name>.key.
 func (p *secPKI) issue(t *testing.T, name string, l secLeaf) (certFile, keyFile string) {
 	t.Helper()
-	if l.notBefore.IsZero() {
-		l.notBefore, l.notAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-	}
 	if l.ips == nil {
 		l.ips = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
-	key := secKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: secSerial(t), Subject: pkix.Name{CommonName: l.cn},
-		IPAddresses: l.ips, DNSNames: []string{"localhost"},
-		NotBefore: l.notBefore, NotAfter: l.notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
+	leaf := testpki.Leaf{CN: l.cn, IPs: l.ips, DNSNames: []string{"localhost"},
+		NotBefore: l.notBefore, NotAfter: l.notAfter}
 	if l.member != 0 {
-		tmpl.URIs = []*url.URL{MemberURI(l.member)}
+		leaf.URIs = []*url.URL{MemberURI(l.member)}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(p.dir, name+".crt"), filepath.Join(p.dir, name+".key")
-	secWritePEM(t, certFile, "CERTIFICATE", der)
-	secWritePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	return certFile, keyFile
+	return p.ca.Issue(t, name, leaf)
 }
 
 // info returns mutual-TLS settings for a certificate issued from l. There
@@ -425,7 +355,7 @@ func TestTLSRotation(t *testing.T) {
 	next := newSecPKI(t, "next-ca")
 	secReplace(t, next, serverInfo, secLeaf{cn: "server-3"})
 	secReplace(t, next, clientInfo, secLeaf{cn: "client-4"})
-	secCopy(t, next.caFile, pki.caFile)
+	testpki.CopyFile(t, next.caFile, pki.caFile)
 	if cn, err := probe(); err != nil || cn != "server-3" {
 		t.Fatalf("after CA rotation: %q, %v; want server-3", cn, err)
 	}
@@ -435,19 +365,8 @@ func TestTLSRotation(t *testing.T) {
 func secReplace(t *testing.T, p *secPKI, info transport.TLSInfo, l secLeaf) {
 	t.Helper()
 	cert, key := p.issue(t, "rotated-"+l.cn, l)
-	secCopy(t, cert, info.CertFile)
-	secCopy(t, key, info.KeyFile)
-}
-
-func secCopy(t *testing.T, from, to string) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testpki.CopyFile(t, cert, info.CertFile)
+	testpki.CopyFile(t, key, info.KeyFile)
 }
 
 // secDiscardLog silences http.Server's log of failed handshakes, which

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rafthttp/rafthttp/internal/testpki"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -19,7 +21,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 	cnCert, cnKey := e.client.CertFile, e.client.KeyFile
-	noCNCert, noCNKey := e.ca.issue(t, "nocn", leafSpec{dnsNames: []string{"node1.example"}})
+	noCNCert, noCNKey := e.ca.Issue(t, "nocn", testpki.Leaf{DNSNames: []string{"node1.example"}})
 
 	tests := []struct {
 		name       string
@@ -159,15 +161,16 @@ func TestConfigFields(t *testing.T) {
 
 func TestEmptyCNOnHandshake(t *testing.T) {
 	e := newEnv(t)
-	e.clientSpec.cn = ""
+	e.clientSpec.CN = ""
 	e.build(t)
 	e.client.EmptyCN = true
 	serverCfg, clientCfg := e.configs(t)
 	if res := handshake(t, serverCfg, clientCfg); !res.ok() {
 		t.Fatalf("empty-CN handshake failed: %v / %v", res.serverErr, res.clientErr)
 	}
-	c, k := e.ca.issue(t, "named", leafSpec{cn: "has-a-name"})
-	copyPair(t, c, k, e.client.CertFile, e.client.KeyFile)
+	c, k := e.ca.Issue(t, "named", testpki.Leaf{CN: "has-a-name"})
+	testpki.CopyFile(t, c, e.client.CertFile)
+	testpki.CopyFile(t, k, e.client.KeyFile)
 	if res := handshake(t, serverCfg, clientCfg); !errors.Is(res.clientErr, ErrNonEmptyCN) {
 		t.Errorf("rotated-in CN: client error %v, want ErrNonEmptyCN", res.clientErr)
 	}

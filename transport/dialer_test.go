@@ -66,7 +66,7 @@ func TestTLSDialerIPAddress(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.serverSpec.ips = tt.serverIPs
+			e.serverSpec.IPs = tt.serverIPs
 			e.build(t)
 			e.client.ServerName = tt.serverName
 			addr := serveHTTPS(t, e)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/rafthttp/rafthttp/internal/testpki"
 )
 
 // result is what each side of one test handshake saw.
@@ -91,21 +93,21 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 // env is a CA with a server and a client certificate, and the TLSInfo each
 // side would use for mutual TLS.
 type env struct {
-	ca, other  *testCA
+	ca, other  *testpki.CA
 	caFile     string
 	server     TLSInfo
 	client     TLSInfo
 	dialName   string // ServerName a dialer would set on its config copy
-	serverSpec leafSpec
-	clientSpec leafSpec
+	serverSpec testpki.Leaf
+	clientSpec testpki.Leaf
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{ca: newTestCA(t, "test-ca"), other: newTestCA(t, "other-ca")}
-	e.caFile = e.ca.bundle(t, "ca.pem")
-	e.serverSpec = leafSpec{cn: "server", dnsNames: []string{"localhost"}, ips: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	e.clientSpec = leafSpec{cn: "client", dnsNames: []string{"node1.example"}}
+	e := &env{ca: testpki.NewCA(t, "test-ca"), other: testpki.NewCA(t, "other-ca")}
+	e.caFile = e.ca.Bundle(t, "ca.pem")
+	e.serverSpec = testpki.Leaf{CN: "server", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	e.clientSpec = testpki.Leaf{CN: "client", DNSNames: []string{"node1.example"}}
 	return e
 }
 
@@ -113,8 +115,8 @@ func newEnv(t *testing.T) *env {
 // may change specs before and infos after.
 func (e *env) build(t *testing.T) {
 	t.Helper()
-	sCert, sKey := e.ca.issue(t, "server", e.serverSpec)
-	cCert, cKey := e.ca.issue(t, "client", e.clientSpec)
+	sCert, sKey := e.ca.Issue(t, "server", e.serverSpec)
+	cCert, cKey := e.ca.Issue(t, "client", e.clientSpec)
 	e.server = TLSInfo{CertFile: sCert, KeyFile: sKey, TrustedCAFile: e.caFile, ClientCertAuth: true}
 	e.client = TLSInfo{CertFile: cCert, KeyFile: cKey, TrustedCAFile: e.caFile, ServerName: "localhost"}
 }
@@ -152,23 +154,23 @@ func TestHandshake(t *testing.T) {
 			e.client.MaxVersion = tls.VersionTLS12
 		}},
 		{name: "client cert from unknown CA", wantAs: new(x509.UnknownAuthorityError), after: func(t *testing.T, e *env) {
-			e.client.CertFile, e.client.KeyFile = e.other.issue(t, "stranger", leafSpec{cn: "client"})
+			e.client.CertFile, e.client.KeyFile = e.other.Issue(t, "stranger", testpki.Leaf{CN: "client"})
 		}},
 		{name: "server cert from unknown CA", wantAs: new(x509.UnknownAuthorityError), after: func(t *testing.T, e *env) {
-			e.server.CertFile, e.server.KeyFile = e.other.issue(t, "stranger", e.serverSpec)
+			e.server.CertFile, e.server.KeyFile = e.other.Issue(t, "stranger", e.serverSpec)
 		}},
 		{name: "insecure client accepts unknown CA", wantOK: true, after: func(t *testing.T, e *env) {
-			e.server.CertFile, e.server.KeyFile = e.other.issue(t, "stranger", e.serverSpec)
+			e.server.CertFile, e.server.KeyFile = e.other.Issue(t, "stranger", e.serverSpec)
 			e.client.InsecureSkipVerify = true
 		}},
 		{name: "expired server cert", wantAs: new(x509.CertificateInvalidError), before: func(t *testing.T, e *env) {
-			e.serverSpec.notBefore, e.serverSpec.notAfter = past, past.Add(time.Hour)
+			e.serverSpec.NotBefore, e.serverSpec.NotAfter = past, past.Add(time.Hour)
 		}},
 		{name: "expired client cert", wantAs: new(x509.CertificateInvalidError), before: func(t *testing.T, e *env) {
-			e.clientSpec.notBefore, e.clientSpec.notAfter = past, past.Add(time.Hour)
+			e.clientSpec.NotBefore, e.clientSpec.NotAfter = past, past.Add(time.Hour)
 		}},
 		{name: "client cert without client auth usage", wantAs: new(x509.CertificateInvalidError), before: func(t *testing.T, e *env) {
-			e.clientSpec.usages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+			e.clientSpec.Usages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		}},
 		{name: "server name mismatch", wantAs: new(x509.HostnameError), after: func(t *testing.T, e *env) {
 			e.client.ServerName = "elsewhere.example"

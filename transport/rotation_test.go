@@ -7,6 +7,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rafthttp/rafthttp/internal/testpki"
 )
 
 // TestRotation builds each config once and then replaces files on disk
@@ -22,7 +24,7 @@ func TestRotation(t *testing.T) {
 		t.Helper()
 		return handshake(t, serverCfg, clientCfg)
 	}
-	ca2 := newTestCA(t, "next-ca")
+	ca2 := testpki.NewCA(t, "next-ca")
 
 	steps := []struct {
 		name       string
@@ -33,12 +35,14 @@ func TestRotation(t *testing.T) {
 	}{
 		{name: "initial", change: func(*testing.T) {}, wantOK: true, wantServer: "server", wantClient: "client"},
 		{name: "server leaf rotated", wantOK: true, wantServer: "server-b", wantClient: "client", change: func(t *testing.T) {
-			c, k := e.ca.issue(t, "server-b", leafSpec{cn: "server-b", dnsNames: []string{"localhost"}})
-			copyPair(t, c, k, e.server.CertFile, e.server.KeyFile)
+			c, k := e.ca.Issue(t, "server-b", testpki.Leaf{CN: "server-b", DNSNames: []string{"localhost"}})
+			testpki.CopyFile(t, c, e.server.CertFile)
+			testpki.CopyFile(t, k, e.server.KeyFile)
 		}},
 		{name: "client leaf rotated", wantOK: true, wantServer: "server-b", wantClient: "client-b", change: func(t *testing.T) {
-			c, k := e.ca.issue(t, "client-b", leafSpec{cn: "client-b"})
-			copyPair(t, c, k, e.client.CertFile, e.client.KeyFile)
+			c, k := e.ca.Issue(t, "client-b", testpki.Leaf{CN: "client-b"})
+			testpki.CopyFile(t, c, e.client.CertFile)
+			testpki.CopyFile(t, k, e.client.KeyFile)
 		}},
 		{name: "server cert file missing fails handshake", change: func(t *testing.T) {
 			if err := os.Rename(e.server.CertFile, e.server.CertFile+".away"); err != nil {
@@ -51,13 +55,15 @@ func TestRotation(t *testing.T) {
 			}
 		}},
 		{name: "CA rotated, old leaves rejected", change: func(t *testing.T) {
-			writePEM(t, e.caFile, "CERTIFICATE", ca2.der)
+			ca2.WriteCert(t, e.caFile)
 		}},
 		{name: "CA rotated, new leaves accepted", wantOK: true, wantServer: "server-c", wantClient: "client-c", change: func(t *testing.T) {
-			c, k := ca2.issue(t, "server-c", leafSpec{cn: "server-c", dnsNames: []string{"localhost"}})
-			copyPair(t, c, k, e.server.CertFile, e.server.KeyFile)
-			c, k = ca2.issue(t, "client-c", leafSpec{cn: "client-c"})
-			copyPair(t, c, k, e.client.CertFile, e.client.KeyFile)
+			c, k := ca2.Issue(t, "server-c", testpki.Leaf{CN: "server-c", DNSNames: []string{"localhost"}})
+			testpki.CopyFile(t, c, e.server.CertFile)
+			testpki.CopyFile(t, k, e.server.KeyFile)
+			c, k = ca2.Issue(t, "client-c", testpki.Leaf{CN: "client-c"})
+			testpki.CopyFile(t, c, e.client.CertFile)
+			testpki.CopyFile(t, k, e.client.KeyFile)
 		}},
 		{name: "CA file unreadable fails handshake", change: func(t *testing.T) {
 			if err := os.WriteFile(e.caFile, []byte("not PEM"), 0o600); err != nil {

@@ -502,20 +502,20 @@ func (w *goldenWrites) all() []byte {
 }
 
 // TestMsgAppV2DecodeSmallEntryLayouts checks what decoding one fast-path
-// MsgApp costs: while its entry's bytes fit inline, a share of a chunk of
-// the smallest layout that holds them (17 layouts per allocation); one
-// more allocation for larger entries.
+// MsgApp costs: a share of a chunk (17 layouts per allocation) of the
+// smallest layout that holds its entry's bytes inline, or of the bare
+// layout and an exact copy of larger bytes.
 func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
 	tests := []struct {
 		size     int
 		allocs   float64
 		maxBytes uint64
 	}{
-		{size: 0, allocs: 1, maxBytes: 416},
+		{size: 0, allocs: 1.0 / slabChunkLen, maxBytes: 7168 / slabChunkLen},
 		{size: 64, allocs: 1.0 / slabChunkLen, maxBytes: 8192 / slabChunkLen},
 		{size: 65, allocs: 1.0 / slabChunkLen, maxBytes: 10240 / slabChunkLen},
 		{size: 128, allocs: 1.0 / slabChunkLen, maxBytes: 10240 / slabChunkLen},
-		{size: 129, allocs: 2, maxBytes: 416 + 144},
+		{size: 129, allocs: 1 + 1.0/slabChunkLen, maxBytes: 7168/slabChunkLen + 144},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%dB", tt.size), func(t *testing.T) {

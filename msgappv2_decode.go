@@ -32,7 +32,8 @@ type msgAppV2Decoder struct {
 
 func newMsgAppV2Decoder(r io.Reader, local, remote uint64, limit uint64) *msgAppV2Decoder {
 	br, _ := r.(*bufio.Reader)
-	return &msgAppV2Decoder{r: r, br: br, local: local, remote: remote, limit: limit}
+	return &msgAppV2Decoder{r: r, br: br, local: local, remote: remote, limit: limit,
+		layouts: oneEntryLayouts{perChunk: slabChunkLen}}
 }
 
 func (dec *msgAppV2Decoder) decode() (*raftpb.Message, error) {

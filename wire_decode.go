@@ -63,7 +63,8 @@ const (
 // byte fields add up to at most byteLen.
 func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
 	if n == 1 {
-		return (*oneEntryLayouts)(nil).alloc(byteLen)
+		var one oneEntryLayouts // one allocation per layout
+		return one.alloc(byteLen)
 	}
 	var d slabs
 	d.bytes = make([]byte, 0, byteLen)
@@ -73,12 +74,14 @@ func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
 	return &messageBox{}, d
 }
 
-// oneEntryLayouts hands out single-entry message layouts. A nil one
-// allocates each on its own; a decoder's own carves the inline layouts
-// from chunks (see slabChunk).
+// oneEntryLayouts hands out single-entry message layouts, perChunk of a
+// kind per allocation (see slabChunk); zero or one allocates each on its
+// own.
 type oneEntryLayouts struct {
-	small slabChunk[oneEntryWithSmallBytes]
-	mid   slabChunk[oneEntryWithBytes]
+	perChunk int
+	bare     slabChunk[messageWithOneEntry]
+	small    slabChunk[oneEntryWithSmallBytes]
+	mid      slabChunk[oneEntryWithBytes]
 }
 
 // alloc lays out a message with one entry whose byte fields add up to at
@@ -89,45 +92,38 @@ func (l *oneEntryLayouts) alloc(byteLen int) (*messageBox, slabs) {
 	switch {
 	case byteLen == 0:
 		// No bytes to store (or large ones stored on their own).
-		one, d.bytes = &messageWithOneEntry{}, []byte{}
+		one, d.bytes = l.bare.next(l.perChunk), []byte{}
 	case byteLen <= smallInlineBytes:
-		var b *oneEntryWithSmallBytes
-		if l != nil {
-			b = l.small.next()
-		} else {
-			b = new(oneEntryWithSmallBytes)
-		}
+		b := l.small.next(l.perChunk)
 		one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
 	case byteLen <= inlineBytes:
-		var b *oneEntryWithBytes
-		if l != nil {
-			b = l.mid.next()
-		} else {
-			b = new(oneEntryWithBytes)
-		}
+		b := l.mid.next(l.perChunk)
 		one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
 	default:
 		// Too large to inline: each byte field gets an exact copy of its
 		// own, which append makes without zeroing it first.
-		one, d.bytes, d.own = &messageWithOneEntry{}, []byte{}, true
+		one, d.bytes, d.own = l.bare.next(l.perChunk), []byte{}, true
 	}
 	d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
 	return &one.box, d
 }
 
-// slabChunk hands out zeroed values of T carved from arrays of
-// slabChunkLen, so a stream of small messages costs one allocation per
-// slabChunkLen of them instead of one each. An array stays alive while
-// any value from it is referenced; its values are consecutive messages of
-// one stream, whose entries raft keeps or releases together.
+// slabChunk hands out zeroed values of T carved from arrays, so a stream
+// of small messages costs one allocation per array instead of one each.
+// An array stays alive while any value from it is referenced; its values
+// are consecutive messages of one stream, whose entries raft keeps or
+// releases together.
 type slabChunk[T any] struct{ free []T }
 
-// slabChunkLen fills an 8 KiB size class with the small layout.
+// slabChunkLen, the decoder's values per array, fills an 8 KiB size class
+// with the small layout.
 const slabChunkLen = 17
 
-func (c *slabChunk[T]) next() *T {
+// next returns the next value, allocating an array of n when the last one
+// is used up.
+func (c *slabChunk[T]) next(n int) *T {
 	if len(c.free) == 0 {
-		c.free = make([]T, slabChunkLen)
+		c.free = make([]T, max(n, 1))
 	}
 	v := &c.free[0]
 	c.free = c.free[1:]

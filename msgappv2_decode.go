@@ -243,7 +243,13 @@ func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox,
 			byteLen += len(e)
 		}
 	}
-	box, d := newMessageSlabs(len(spans), byteLen)
+	var box *messageBox
+	var d slabs
+	if len(spans) == 1 {
+		box, d = dec.layouts.alloc(byteLen) // from a chunk, like small ones
+	} else {
+		box, d = newMessageSlabs(len(spans), byteLen)
+	}
 	d.ownFrom = ownCopyBytes
 	return box, d
 }

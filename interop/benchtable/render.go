@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -22,8 +23,8 @@ var throughput = metric{unit: "msgs/s", also: "MB/s", raw: true}
 
 // familyMetrics lists the rows of each paired benchmark family.
 var familyMetrics = map[string][]metric{
-	"MsgApp":      {throughput, {label: "allocs/op", unit: "allocs/op", lower: true}},
-	"MsgAppBatch": {throughput, {label: "allocs/op", unit: "allocs/op", lower: true}},
+	"MsgApp":      {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}},
+	"MsgAppBatch": {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}},
 	"HeartbeatUnderLoad": {
 		{label: "p50 RTT", unit: "p50-ns", lower: true},
 		{label: "p99 RTT", unit: "p99-ns", lower: true},
@@ -98,9 +99,9 @@ func renderPairRow(w io.Writer, s *resultSet, k caseKey, m metric) {
 	}
 	ratio, pct := "–", "–"
 	if r, lo, hi, ok := pairedRatio(ours[m.unit], etcd[m.unit]); ok {
-		ratio = fmt.Sprintf("%.2fx", r)
+		ratio = ratioDigits(r) + "x"
 		if hi > lo {
-			ratio += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
+			ratio += fmt.Sprintf(" (%s–%s)", ratioDigits(lo), ratioDigits(hi))
 		}
 	}
 	if m.raw {
@@ -202,11 +203,20 @@ func format(v float64, unit string) string {
 		return fmt.Sprintf("%.1f MiB", v)
 	case strings.HasPrefix(unit, "B/"):
 		return bytesIEC(v) + strings.TrimPrefix(unit, "B")
-	case unit == "allocs/op":
+	case unit == "allocs/op" || unit == "allocs/msg":
 		return trimFloat(v)
 	default:
 		return trimFloat(v) + " " + unit
 	}
+}
+
+// ratioDigits prints a ratio with two decimals, or two significant digits
+// when it is below 0.1, so that a small ratio does not read as zero.
+func ratioDigits(r float64) string {
+	if r != 0 && math.Abs(r) < 0.1 {
+		return strconv.FormatFloat(r, 'g', 2, 64)
+	}
+	return fmt.Sprintf("%.2f", r)
 }
 
 func si(v float64) string {

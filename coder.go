@@ -67,6 +67,16 @@ func readLength(r io.Reader, scratch *[8]byte, limit uint64) (uint64, error) {
 	return n, nil
 }
 
+// readFrame reads a length-prefixed payload of at most limit bytes,
+// reusing scratch when it is large enough.
+func readFrame(r io.Reader, lenBuf *[8]byte, scratch []byte, limit uint64) ([]byte, error) {
+	n, err := readLength(r, lenBuf, limit)
+	if err != nil {
+		return nil, err
+	}
+	return readPayload(r, scratch, n)
+}
+
 // readPayload reads exactly n bytes, reusing buf when it is large enough.
 func readPayload(r io.Reader, buf []byte, n uint64) ([]byte, error) {
 	return appendPayload(r, buf[:0], n)

@@ -71,11 +71,7 @@ func newMessageDecoder(r io.Reader, limit uint64) *messageDecoder {
 // decode reads one frame. Decoded messages never alias the input, so the
 // scratch buffer can be reused for the next frame.
 func (dec *messageDecoder) decode() (*raftpb.Message, error) {
-	n, err := readLength(dec.r, &dec.lenBuf, dec.limit)
-	if err != nil {
-		return nil, err
-	}
-	payload, err := readPayload(dec.r, dec.scratch, n)
+	payload, err := readFrame(dec.r, &dec.lenBuf, dec.scratch, dec.limit)
 	if err != nil {
 		return nil, err
 	}

@@ -118,13 +118,10 @@ func (dec *msgAppV2Decoder) bufferedEntries(buf []byte) (spans [][]byte, end int
 }
 
 func (dec *msgAppV2Decoder) decodeFull() (*raftpb.Message, error) {
-	n, err := readLength(dec.r, &dec.lenBuf, dec.limit)
+	// The type byte is read: an EOF from here on is mid-record.
+	payload, err := readFrame(dec.r, &dec.lenBuf, dec.scratch, dec.limit)
 	if err != nil {
 		return nil, noEOF(err)
-	}
-	payload, err := readPayload(dec.r, dec.scratch, n)
-	if err != nil {
-		return nil, err
 	}
 	dec.scratch, dec.size = keepScratch(payload), len(payload)
 	m, err := decodeMessage(payload)
@@ -203,7 +200,7 @@ func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
 // in the slab, parsing it once to size the smallest layout that holds its
 // data. It reports false for anything else.
 func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte) (*messageBox, slabs, bool) {
-	if len(spans) != 1 || len(spans[0]) >= ownCopyBytes || (len(raw) > 0 && dec.scratch == nil) {
+	if len(spans) != 1 || len(spans[0]) >= ownCopyBytes || dec.handsOver(raw) {
 		return nil, slabs{}, false
 	}
 	f, ok := parseEntry(spans[0])
@@ -227,12 +224,17 @@ func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte) (*messageB
 // the decoder's scratch, which stays in cache.
 const ownCopyBytes = 16 << 10
 
+// handsOver reports whether the message takes raw, the record read on the
+// general path, as it is: too large for the decoder to keep as scratch,
+// raw is already a fresh buffer, and copying out of it would be wasted.
+func (dec *msgAppV2Decoder) handsOver(raw []byte) bool {
+	return len(raw) > 0 && dec.scratch == nil
+}
+
 // entrySlabs prepares the memory of a message with the entries in spans.
 // raw, on the general path, holds them back to back.
 func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox, slabs) {
-	if len(raw) > 0 && dec.scratch == nil {
-		// Too large for the decoder to keep: raw is already a fresh buffer
-		// that the message can take instead of copying it.
+	if dec.handsOver(raw) {
 		box, d := newMessageSlabs(len(spans), 0)
 		d.alias = true
 		return box, d

@@ -95,24 +95,19 @@ func (c *outgoingConn) Flush() error {
 }
 
 // bufferPool recycles stream write buffers among a Transport's streams.
-// A nil pool allocates every time.
 type bufferPool struct{ pool sync.Pool }
 
 func (p *bufferPool) get() *[]byte {
-	if p != nil {
-		if b, ok := p.pool.Get().(*[]byte); ok {
-			return b
-		}
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return b
 	}
 	b := make([]byte, 0, outgoingBufSize)
 	return &b
 }
 
 func (p *bufferPool) put(b *[]byte) {
-	if p != nil {
-		*b = (*b)[:0]
-		p.pool.Put(b)
-	}
+	*b = (*b)[:0]
+	p.pool.Put(b)
 }
 
 // responseSink writes to the response under a write deadline, so a peer

@@ -155,7 +155,7 @@ func TestPeerAttachToStoppedWriterClosesConn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	p.writer.run(ctx) // returns at once: the writer is done
-	conn := newOutgoingConn(streamTypeMessage, 1, 2, httptest.NewRecorder(), time.Second, nil)
+	conn := newOutgoingConn(streamTypeMessage, 1, 2, httptest.NewRecorder(), time.Second, &bufferPool{})
 	p.attachOutgoingConn(conn)
 	select {
 	case <-conn.done():

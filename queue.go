@@ -66,10 +66,3 @@ func (q *msgQueue) drain() int {
 	q.items = q.items[:0]
 	return n
 }
-
-// len returns how many messages are queued.
-func (q *msgQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}

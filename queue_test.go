@@ -8,6 +8,13 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
+// len returns how many messages are queued; only tests need to know.
+func (q *msgQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
 func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
 	q := newMsgQueue(3)
 	select {

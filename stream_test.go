@@ -98,7 +98,7 @@ func utStartWriter(t *testing.T, f *utFixture, typ streamType) *utWriter {
 // attachNew attaches a fresh conn over rw and waits until it is in use.
 func (w *utWriter) attachNew(t *testing.T, rw http.ResponseWriter) *outgoingConn {
 	t.Helper()
-	c := newOutgoingConn(w.typ, 1, 2, rw, time.Second, nil)
+	c := newOutgoingConn(w.typ, 1, 2, rw, time.Second, &bufferPool{})
 	if !w.attach(c) {
 		t.Fatal("attach refused by a running writer")
 	}
@@ -231,7 +231,7 @@ func TestStreamWriterBatchesUntilQueueEmpty(t *testing.T) {
 	status := newPeerStatus(f.env.lg, f.env.metrics, f.env.local, 2)
 	w := newStreamWriter(f.env, f.env.lg, streamTypeMessage, 2, status, nil)
 	rw := &utRespWriter{}
-	cur := &writerConn{conn: newOutgoingConn(streamTypeMessage, 1, 2, rw, time.Second, nil)}
+	cur := &writerConn{conn: newOutgoingConn(streamTypeMessage, 1, 2, rw, time.Second, &bufferPool{})}
 	cur.enc = newMessageEncoder(cur.conn)
 
 	m1, m2 := msg(raftpb.MsgHeartbeat, 1, 2, 1), msg(raftpb.MsgHeartbeat, 1, 2, 2)
@@ -257,7 +257,7 @@ func TestStreamWriterCloseDropsQueuedAndReportsOnce(t *testing.T) {
 	status := newPeerStatus(f.env.lg, f.env.metrics, f.env.local, 2)
 	w := newStreamWriter(f.env, f.env.lg, streamTypeMessage, 2, status, nil)
 	w.setWorking(true)
-	c := newOutgoingConn(streamTypeMessage, 1, 2, &utRespWriter{}, time.Second, nil)
+	c := newOutgoingConn(streamTypeMessage, 1, 2, &utRespWriter{}, time.Second, &bufferPool{})
 	for range 3 {
 		w.offer(msg(raftpb.MsgApp, 1, 2, 1))
 	}

@@ -166,9 +166,10 @@ func (w *streamWriter) writeBatch(cur *writerConn, batch []*raftpb.Message) *wri
 	}
 	select {
 	case <-cur.peerGone():
-		// Known dead: do not write into it and lose the batch unseen.
+		// Known dead: do not write into it; the batch is lost with what
+		// was written since the last flush.
+		cur.batched += len(batch)
 		w.peerClosed(cur)
-		w.dropUnattached(batch)
 		return nil
 	default:
 	}
@@ -176,8 +177,8 @@ func (w *streamWriter) writeBatch(cur *writerConn, batch []*raftpb.Message) *wri
 	for i, m := range batch {
 		cur.batched++
 		if err := cur.enc.encode(m); err != nil {
+			cur.batched += len(batch) - i - 1 // the rest is lost with it
 			w.fail(cur, "write", err)
-			w.dropUnattached(batch[i+1:])
 			return nil
 		}
 		cur.unflushed += cur.enc.lastSize()

@@ -103,12 +103,7 @@ func (ss *ServerStats) RecvAppendReq(leader string, reqSize int) {
 // SendAppendReq records an append request of reqSize bytes sent by this
 // member, which implies it is the leader (see BecomeLeader).
 func (ss *ServerStats) SendAppendReq(reqSize int) {
-	ss.Lock()
-	defer ss.Unlock()
-	now := ss.clock()
-	ss.becomeLeaderLocked(now)
-	ss.sendRates.insert(RequestStats{SendingTime: now, Size: reqSize})
-	ss.SendAppendRequestCnt++
+	ss.SendAppendReqs(1, reqSize)
 }
 
 // SendAppendReqs records count append requests of totalBytes together,

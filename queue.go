@@ -45,6 +45,23 @@ func (q *msgQueue) offer(m *raftpb.Message) bool {
 	return true
 }
 
+// offerAll appends as many of ms, in order, as fit under limit, with one
+// lock and at most one wake-up, and reports how many it took.
+func (q *msgQueue) offerAll(ms []*raftpb.Message) int {
+	q.mu.Lock()
+	n := min(len(ms), max(q.limit-len(q.items), 0))
+	wake := len(q.items) == 0 && n > 0
+	q.items = append(q.items, ms[:n]...)
+	q.mu.Unlock()
+	if wake {
+		select {
+		case q.ready <- struct{}{}:
+		default: // a signal is pending already
+		}
+	}
+	return n
+}
+
 // take removes and returns every queued message, oldest first. Only the
 // consumer calls it, and the batch it returns is valid until its next
 // take, which recycles the batch's memory.

@@ -104,3 +104,37 @@ func TestMsgQueueConcurrentProducers(t *testing.T) {
 		t.Errorf("%d messages left after all were received", n)
 	}
 }
+
+// TestMsgQueueOfferAll checks that a batch is taken in order up to the
+// limit, with one signal, and that a full queue takes none of it.
+func TestMsgQueueOfferAll(t *testing.T) {
+	q := newMsgQueue(3)
+	first := []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1), msg(raftpb.MsgApp, 1, 2, 2)}
+	if n := q.offerAll(first); n != 2 {
+		t.Fatalf("offerAll of 2 into an empty queue of 3 took %d", n)
+	}
+	rest := []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 3), msg(raftpb.MsgApp, 1, 2, 4)}
+	if n := q.offerAll(rest); n != 1 {
+		t.Fatalf("offerAll of 2 with room for 1 took %d", n)
+	}
+	if n := q.offerAll(rest[1:]); n != 0 {
+		t.Fatalf("offerAll into a full queue took %d", n)
+	}
+	select {
+	case <-q.ready:
+	default:
+		t.Fatal("filling an empty queue is not signalled")
+	}
+	batch := q.take()
+	if len(batch) != 3 || batch[0] != first[0] || batch[1] != first[1] || batch[2] != rest[0] {
+		t.Fatalf("take = %v, want the first three messages in order", batch)
+	}
+	if n := q.offerAll(nil); n != 0 {
+		t.Errorf("offerAll(nil) took %d", n)
+	}
+	select {
+	case <-q.ready:
+		t.Error("offering nothing signalled the consumer")
+	default:
+	}
+}

@@ -91,18 +91,32 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 	} else {
 		dec = newMessageDecoder(body, r.env.cfg.maxMessageBytes)
 	}
+	// Messages decoded from one read are handed over together: one lock
+	// and at most one wake-up of the consumer for the lot. The batch goes
+	// out once the buffer is used up, before the reader waits for more
+	// (a record only partly buffered is the rest of a write in flight).
+	batch := make([]*raftpb.Message, 0, deliverBatchSize)
 	for {
 		m, err := dec.decode()
 		if err != nil {
+			r.deliverAll(batch)
 			return err
 		}
 		r.countReceived(m, dec.lastSize())
-		if r.paused.Load() || isLinkHeartbeat(m) {
-			continue
+		if !r.paused.Load() && !isLinkHeartbeat(m) {
+			batch = append(batch, m)
 		}
-		r.deliver(m)
+		if len(batch) == cap(batch) || body.Buffered() == 0 {
+			r.deliverAll(batch)
+			clear(batch)
+			batch = batch[:0]
+		}
 	}
 }
+
+// deliverBatchSize is the most messages the reader holds before handing
+// them over.
+const deliverBatchSize = 64
 
 // countReceived adds m to peer_received_bytes_total, labelled with its
 // sender as etcd does (link heartbeats count under "0").
@@ -117,16 +131,25 @@ func (r *streamReader) countReceived(m *raftpb.Message, size int) {
 // streamReadBufSize is the stream reader's buffer; larger reads bypass it.
 const streamReadBufSize = 16 << 10
 
-// deliver queues m for raft without blocking; a full queue drops it with a
-// warning and a metric, as raft retransmits what it needs.
-func (r *streamReader) deliver(m *raftpb.Message) {
-	q := r.recvq
-	if m.GetType() == raftpb.MsgProp {
-		q = r.propq
+// deliverAll queues ms for raft without blocking, proposals on their own
+// queue; a full queue drops the rest with a warning and a metric each, as
+// raft retransmits what it needs. It reuses ms.
+func (r *streamReader) deliverAll(ms []*raftpb.Message) {
+	rest := ms[:0]
+	for _, m := range ms {
+		if m.GetType() != raftpb.MsgProp {
+			rest = append(rest, m)
+		} else if !r.propq.offer(m) {
+			r.dropped(m)
+		}
 	}
-	if q.offer(m) {
-		return
+	for _, m := range rest[r.recvq.offerAll(rest):] {
+		r.dropped(m)
 	}
+}
+
+// dropped reports m, refused by a full receive queue.
+func (r *streamReader) dropped(m *raftpb.Message) {
 	msg := "dropped Raft message since receiving buffer is full (overloaded network)"
 	if r.status.isActive() {
 		msg = "dropped internal Raft message since receiving buffer is full (overloaded network)"

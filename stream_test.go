@@ -579,6 +579,42 @@ func TestStreamReaderDelivers(t *testing.T) {
 	}
 }
 
+// TestStreamReaderHandsOverBeforeWaiting checks that messages decoded
+// together are delivered as soon as the reader has consumed what arrived,
+// not held back until more data comes.
+func TestStreamReaderHandsOverBeforeWaiting(t *testing.T) {
+	f := utNewFixture(t, nil)
+	r, _, _ := utNewReader(t, f, streamTypeMessage, nil, "http://localhost:2380")
+	recvq := newMsgQueue(8)
+	r.recvq = recvq
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- r.decodeLoop(pr) }()
+	var burst []byte
+	for i := range uint64(3) {
+		burst = append(burst, utFrame(t, msg(raftpb.MsgApp, 2, 1, i+1))...)
+	}
+	if _, err := pw.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	// The pipe stays open: the reader now waits for more.
+	for i, m := range utReceive(t, recvq, 3) {
+		if m.GetTerm() != uint64(i+1) {
+			t.Errorf("message %d has term %d, want %d", i, m.GetTerm(), i+1)
+		}
+	}
+	if _, err := pw.Write(utFrame(t, msg(raftpb.MsgVote, 2, 1, 4))); err != nil {
+		t.Fatal(err)
+	}
+	if got := utReceive(t, recvq, 1); len(got) != 1 || got[0].GetType() != raftpb.MsgVote {
+		t.Errorf("after the burst got %v, want the MsgVote", got)
+	}
+	pw.Close()
+	if err := <-done; !errors.Is(err, io.EOF) {
+		t.Fatalf("decodeLoop() = %v, want EOF", err)
+	}
+}
+
 func TestStreamReaderMsgAppV2Delivers(t *testing.T) {
 	f := utNewFixture(t, nil)
 	r, _, _ := utNewReader(t, f, streamTypeMsgAppV2, nil, "http://localhost:2380")

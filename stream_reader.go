@@ -95,21 +95,19 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 	// and at most one wake-up of the consumer for the lot. The batch goes
 	// out once the buffer is used up, before the reader waits for more
 	// (a record only partly buffered is the rest of a write in flight).
-	batch := make([]*raftpb.Message, 0, deliverBatchSize)
+	in := inbound{msgs: make([]*raftpb.Message, 0, deliverBatchSize)}
 	for {
 		m, err := dec.decode()
 		if err != nil {
-			r.deliverAll(batch)
+			r.handOver(&in)
 			return err
 		}
-		r.countReceived(m, dec.lastSize())
+		r.countReceived(&in, m, dec.lastSize())
 		if !r.paused.Load() && !isLinkHeartbeat(m) {
-			batch = append(batch, m)
+			in.msgs = append(in.msgs, m)
 		}
-		if len(batch) == cap(batch) || body.Buffered() == 0 {
-			r.deliverAll(batch)
-			clear(batch)
-			batch = batch[:0]
+		if len(in.msgs) == cap(in.msgs) || body.Buffered() == 0 {
+			r.handOver(&in)
 		}
 	}
 }
@@ -118,14 +116,33 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 // them over.
 const deliverBatchSize = 64
 
-// countReceived adds m to peer_received_bytes_total, labelled with its
-// sender as etcd does (link heartbeats count under "0").
-func (r *streamReader) countReceived(m *raftpb.Message, size int) {
-	c := r.receivedBytes
-	if types.ID(m.GetFrom()) != r.peerID {
-		c = r.env.metrics.receivedBytes.WithLabelValues(types.ID(m.GetFrom()).String())
+// inbound is what the reader has decoded but not yet handed over.
+type inbound struct {
+	msgs []*raftpb.Message
+	// peerBytes is their size, for the peer's received-bytes series.
+	peerBytes int
+}
+
+// handOver delivers in's messages and counts their bytes, and empties in.
+func (r *streamReader) handOver(in *inbound) {
+	r.deliverAll(in.msgs)
+	clear(in.msgs)
+	in.msgs = in.msgs[:0]
+	if in.peerBytes > 0 {
+		r.receivedBytes.Add(float64(in.peerBytes))
+		in.peerBytes = 0
 	}
-	c.Add(float64(size))
+}
+
+// countReceived adds m to peer_received_bytes_total, labelled with its
+// sender as etcd does (link heartbeats count under "0"). The peer's own
+// messages are counted when handed over.
+func (r *streamReader) countReceived(in *inbound, m *raftpb.Message, size int) {
+	if from := types.ID(m.GetFrom()); from != r.peerID {
+		r.env.metrics.receivedBytes.WithLabelValues(from.String()).Add(float64(size))
+		return
+	}
+	in.peerBytes += size
 }
 
 // streamReadBufSize is the stream reader's buffer; larger reads bypass it.

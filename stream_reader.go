@@ -119,7 +119,8 @@ const deliverBatchSize = 64
 // inbound is what the reader has decoded but not yet handed over.
 type inbound struct {
 	msgs []*raftpb.Message
-	// peerBytes is their size, for the peer's received-bytes series.
+	// peerBytes is the size of everything decoded from the peer since the
+	// last hand-over, delivered or not, for its received-bytes series.
 	peerBytes int
 }
 

@@ -74,12 +74,7 @@ func readFrame(r io.Reader, lenBuf *[8]byte, scratch []byte, limit uint64) ([]by
 	if err != nil {
 		return nil, err
 	}
-	return readPayload(r, scratch, n)
-}
-
-// readPayload reads exactly n bytes, reusing buf when it is large enough.
-func readPayload(r io.Reader, buf []byte, n uint64) ([]byte, error) {
-	return appendPayload(r, buf[:0], n)
+	return appendPayload(r, scratch[:0], n)
 }
 
 // appendPayload appends exactly n bytes from r to dst. A large payload

@@ -1,6 +1,7 @@
 package rafthttp
 
 import (
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -123,15 +124,6 @@ func (s semaphore) release() {
 	}
 }
 
-// orDefault returns v, or def if v is zero.
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
-
 // newEnv resolves the configuration. Callers hold t.mu.
 func (t *Transport) newEnv() (*env, error) {
 	cfg, err := t.settings()
@@ -172,21 +164,21 @@ func (t *Transport) newEnv() (*env, error) {
 func (t *Transport) settings() (settings, error) {
 	l := t.Limits
 	s := settings{
-		serverVersion:     orDefault(t.ServerVersion, defaultServerVersion),
-		minClusterVersion: orDefault(t.MinClusterVersion, defaultMinClusterVersion),
+		serverVersion:     cmp.Or(t.ServerVersion, defaultServerVersion),
+		minClusterVersion: cmp.Or(t.MinClusterVersion, defaultMinClusterVersion),
 		dialTimeout:       t.DialTimeout,
-		readTimeout:       orDefault(t.ConnReadTimeout, DefaultConnReadTimeout),
-		writeTimeout:      orDefault(t.ConnWriteTimeout, DefaultConnWriteTimeout),
-		dialRetry:         orDefault(t.DialRetryFrequency, rate.Every(100*time.Millisecond)),
-		maxMessageBytes:   orDefault(l.MaxMessageBytes, defaultMaxMessageBytes),
-		maxEnvelopeBytes:  orDefault(l.MaxSnapshotEnvelopeBytes, defaultMaxSnapshotEnvelopeBytes),
-		streamBufSize:     orDefault(l.StreamBufSize, 4096),
-		recvBufSize:       orDefault(l.RecvBufSize, 4096),
-		propBufSize:       orDefault(l.MaxPendingProposals, 4096),
-		pipelineBufSize:   orDefault(l.PipelineBufSize, 64),
-		pipelineWorkers:   orDefault(l.PipelineWorkers, 4),
+		readTimeout:       cmp.Or(t.ConnReadTimeout, DefaultConnReadTimeout),
+		writeTimeout:      cmp.Or(t.ConnWriteTimeout, DefaultConnWriteTimeout),
+		dialRetry:         cmp.Or(t.DialRetryFrequency, rate.Every(100*time.Millisecond)),
+		maxMessageBytes:   cmp.Or(l.MaxMessageBytes, defaultMaxMessageBytes),
+		maxEnvelopeBytes:  cmp.Or(l.MaxSnapshotEnvelopeBytes, defaultMaxSnapshotEnvelopeBytes),
+		streamBufSize:     cmp.Or(l.StreamBufSize, 4096),
+		recvBufSize:       cmp.Or(l.RecvBufSize, 4096),
+		propBufSize:       cmp.Or(l.MaxPendingProposals, 4096),
+		pipelineBufSize:   cmp.Or(l.PipelineBufSize, 64),
+		pipelineWorkers:   cmp.Or(l.PipelineWorkers, 4),
 	}
-	s.proberInterval = orDefault(l.ProberInterval, max(s.readTimeout-time.Second, time.Second))
+	s.proberInterval = cmp.Or(l.ProberInterval, max(s.readTimeout-time.Second, time.Second))
 	var err error
 	if s.localServer, err = parseMajorMinor(s.serverVersion); err != nil {
 		return s, fmt.Errorf("rafthttp: ServerVersion: %w", err)

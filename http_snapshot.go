@@ -7,7 +7,6 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/types"
 )
@@ -36,14 +35,14 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.guard.snapRecvs.release()
-	m, ok := h.decodeEnvelope(w, r, e, verified)
+	m, size, ok := h.decodeEnvelope(w, r, e, verified)
 	if !ok {
 		return
 	}
 	from := e.fromLabel(types.ID(m.GetFrom()))
 	e.metrics.snapshotRecvInflights.WithLabelValues(from).Inc()
 	defer e.metrics.snapshotRecvInflights.WithLabelValues(from).Dec()
-	if !h.receive(w, r, e, m) {
+	if !h.receive(w, r, e, m, size) {
 		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
 		return
 	}
@@ -52,30 +51,32 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.metrics.snapshotRecvSeconds.WithLabelValues(from).Observe(time.Since(start).Seconds())
 }
 
-// decodeEnvelope reads the MsgSnap in front of the DB bytes. On failure it
-// answers 400 (403 if From is not the verified sender) and returns false.
-func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request, e *env, verified types.ID) (*raftpb.Message, bool) {
-	m, err := newMessageDecoder(r.Body, e.cfg.maxEnvelopeBytes).decode()
+// decodeEnvelope reads the MsgSnap in front of the DB bytes and returns it
+// with its encoded size. On failure it answers 400 (403 if From is not the
+// verified sender) and returns false.
+func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request, e *env, verified types.ID) (*raftpb.Message, int, bool) {
+	dec := newMessageDecoder(r.Body, e.cfg.maxEnvelopeBytes)
+	m, err := dec.decode()
 	from := e.fromLabel(types.ID(m.GetFrom()))
 	if err != nil {
 		e.lg.Warn("failed to decode Raft message", zap.Error(err))
 		http.Error(w, fmt.Sprintf("failed to decode raft message (%v)", err), http.StatusBadRequest)
 		e.metrics.recvFailures.WithLabelValues(e.senderLabel(r)).Inc()
 		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
-		return nil, false
+		return nil, 0, false
 	}
 	if !e.checkMessageSender(w, r, endpointSnapshot, verified, types.ID(m.GetFrom())) {
 		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
-		return nil, false
+		return nil, 0, false
 	}
-	e.metrics.receivedBytes.WithLabelValues(from).Add(float64(proto.Size(m)))
+	e.metrics.receivedBytes.WithLabelValues(from).Add(float64(dec.lastSize()))
 	if m.GetType() != raftpb.MsgSnap {
 		e.lg.Warn("unexpected Raft message type", zap.Stringer("message-type", m.GetType()))
 		http.Error(w, "wrong raft message type", http.StatusBadRequest)
 		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
-		return nil, false
+		return nil, 0, false
 	}
-	return m, true
+	return m, dec.lastSize(), true
 }
 
 // countUnknownFailure counts a request rejected before its sender is known.
@@ -87,14 +88,14 @@ func (h *snapshotHandler) countUnknownFailure() {
 
 // receive saves the DB bytes and processes m. On failure it writes the
 // reply and returns false.
-func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env, m *raftpb.Message) bool {
+func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env, m *raftpb.Message, size int) bool {
 	start := time.Now()
 	index := m.GetSnapshot().GetMetadata().GetIndex()
 	lg := e.lg.With(zap.Stringer("local-member-id", e.local),
 		zap.Stringer("remote-snapshot-sender-id", types.ID(m.GetFrom())),
 		zap.Uint64("incoming-snapshot-index", index))
 	lg.Info("receiving database snapshot",
-		zap.Int("incoming-snapshot-message-size-bytes", proto.Size(m)))
+		zap.Int("incoming-snapshot-message-size-bytes", size))
 	if e.snapshot == nil {
 		lg.Warn("failed to save incoming database snapshot; Transport has no Snapshotter")
 		http.Error(w, "failed to save KV snapshot (no snapshotter)", http.StatusInternalServerError)

@@ -211,6 +211,7 @@ func (p *peer) sendSnap(m *snap.Message) {
 	defer p.mu.Unlock()
 	if p.stopped {
 		m.CloseWithError(ErrStopped)
+		p.env.raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 		return
 	}
 	p.wg.Go(func() { p.snapSender.send(p.ctx, m) })

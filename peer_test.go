@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/rafthttp/rafthttp/snap"
@@ -146,6 +147,10 @@ func TestPeerSendSnapAfterStopFails(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Fatal("CloseNotify never fired")
+	}
+	// raft hears of it too, as of every failed snapshot.
+	if got := f.raft.snapshotReports(); len(got) != 1 || got[0] != raft.SnapshotFailure {
+		t.Errorf("ReportSnapshot%v, want one SnapshotFailure", got)
 	}
 }
 

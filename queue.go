@@ -28,21 +28,8 @@ func newMsgQueue(limit int) *msgQueue {
 
 // offer appends m unless the queue holds limit messages already.
 func (q *msgQueue) offer(m *raftpb.Message) bool {
-	q.mu.Lock()
-	if len(q.items) >= q.limit {
-		q.mu.Unlock()
-		return false
-	}
-	q.items = append(q.items, m)
-	wake := len(q.items) == 1
-	q.mu.Unlock()
-	if wake {
-		select {
-		case q.ready <- struct{}{}:
-		default: // a signal is pending already
-		}
-	}
-	return true
+	one := [1]*raftpb.Message{m}
+	return q.offerAll(one[:]) == 1
 }
 
 // offerAll appends as many of ms, in order, as fit under limit, with one

@@ -15,12 +15,20 @@ func (q *msgQueue) len() int {
 	return len(q.items)
 }
 
-func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
-	q := newMsgQueue(3)
+// takeSignal consumes q's pending signal and reports whether there was one.
+func takeSignal(q *msgQueue) bool {
 	select {
 	case <-q.ready:
-		t.Fatal("an empty queue is signalled")
+		return true
 	default:
+		return false
+	}
+}
+
+func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
+	q := newMsgQueue(3)
+	if takeSignal(q) {
+		t.Fatal("an empty queue is signalled")
 	}
 	ms := []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1), msg(raftpb.MsgApp, 1, 2, 2), msg(raftpb.MsgApp, 1, 2, 3)}
 	for _, m := range ms {
@@ -34,9 +42,7 @@ func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
 	if got := q.len(); got != 3 {
 		t.Errorf("len = %d, want 3", got)
 	}
-	select {
-	case <-q.ready:
-	default:
+	if !takeSignal(q) {
 		t.Fatal("a filled queue is not signalled")
 	}
 	batch := q.take()
@@ -55,9 +61,7 @@ func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
 	if !q.offer(ms[0]) {
 		t.Fatal("offer refused after take emptied the queue")
 	}
-	select {
-	case <-q.ready:
-	default:
+	if !takeSignal(q) {
 		t.Fatal("refilling an empty queue is not signalled")
 	}
 	if n := q.drain(); n != 1 || q.len() != 0 {
@@ -120,9 +124,7 @@ func TestMsgQueueOfferAll(t *testing.T) {
 	if n := q.offerAll(rest[1:]); n != 0 {
 		t.Fatalf("offerAll into a full queue took %d", n)
 	}
-	select {
-	case <-q.ready:
-	default:
+	if !takeSignal(q) {
 		t.Fatal("filling an empty queue is not signalled")
 	}
 	batch := q.take()
@@ -132,9 +134,7 @@ func TestMsgQueueOfferAll(t *testing.T) {
 	if n := q.offerAll(nil); n != 0 {
 		t.Errorf("offerAll(nil) took %d", n)
 	}
-	select {
-	case <-q.ready:
+	if takeSignal(q) {
 		t.Error("offering nothing signalled the consumer")
-	default:
 	}
 }

@@ -13,18 +13,15 @@ import (
 	"github.com/rafthttp/rafthttp/transport"
 )
 
-// dialFunc opens a connection to a peer.
-type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
-
 // dialer returns the configured dial function or a net.Dialer.
-func (t *Transport) dialer() dialFunc {
+func (t *Transport) dialer() transport.DialFunc {
 	if t.DialContext != nil {
 		return t.DialContext
 	}
 	return defaultDialer(t.TLSInfo, t.DialTimeout)
 }
 
-func defaultDialer(info transport.TLSInfo, timeout time.Duration) dialFunc {
+func defaultDialer(info transport.TLSInfo, timeout time.Duration) transport.DialFunc {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	if info.LocalAddr != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(info.LocalAddr)}
@@ -40,7 +37,7 @@ func NewRoundTripper(tlsInfo transport.TLSInfo, dialTimeout time.Duration) (http
 	return newPipelineRoundTripper(tlsInfo, defaultDialer(tlsInfo, dialTimeout))
 }
 
-func newPipelineRoundTripper(info transport.TLSInfo, dial dialFunc) (*http.Transport, error) {
+func newPipelineRoundTripper(info transport.TLSInfo, dial transport.DialFunc) (*http.Transport, error) {
 	rt, err := newHTTPTransport(info, dial)
 	if err != nil {
 		return nil, err
@@ -58,7 +55,7 @@ func newPipelineRoundTripper(info transport.TLSInfo, dial dialFunc) (*http.Trans
 //     the read timeout, so a half-open peer cannot hold a worker forever.
 //   - snapshots: keep-alive and write deadlines only; the receiver may take
 //     long to store a large DB before it answers.
-func newRoundTrippers(info transport.TLSInfo, dial dialFunc, cfg settings) (stream, pipeline, snapshot *http.Transport, err error) {
+func newRoundTrippers(info transport.TLSInfo, dial transport.DialFunc, cfg settings) (stream, pipeline, snapshot *http.Transport, err error) {
 	if stream, err = newHTTPTransport(info, withDeadlines(dial, cfg.readTimeout, cfg.writeTimeout)); err != nil {
 		return nil, nil, nil, err
 	}
@@ -78,7 +75,7 @@ func newRoundTrippers(info transport.TLSInfo, dial dialFunc, cfg settings) (stre
 }
 
 // withDeadlines wraps every connection dial opens in a deadlineConn.
-func withDeadlines(dial dialFunc, read, write time.Duration) dialFunc {
+func withDeadlines(dial transport.DialFunc, read, write time.Duration) transport.DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
@@ -93,7 +90,7 @@ func withDeadlines(dial dialFunc, read, write time.Duration) dialFunc {
 // the server certificate against the dialled host even when it is an IP
 // address and rereads certificates on every handshake; TLSClientConfig is
 // still set for https through a proxy, where Go makes the handshake.
-func newHTTPTransport(info transport.TLSInfo, dial dialFunc) (*http.Transport, error) {
+func newHTTPTransport(info transport.TLSInfo, dial transport.DialFunc) (*http.Transport, error) {
 	rt := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         dial,

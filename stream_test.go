@@ -389,6 +389,16 @@ func utNewReader(t *testing.T, f *utFixture, typ streamType, rt http.RoundTrippe
 	return r, recvq, propq
 }
 
+// utRoomyReader is a reader of type typ whose receive queue has room for
+// eight messages: the reader drops what does not fit, and the tests using
+// it are about decoding, not about a slow consumer.
+func utRoomyReader(t *testing.T, typ streamType) (*streamReader, *msgQueue) {
+	t.Helper()
+	r, _, _ := utNewReader(t, utNewFixture(t, nil), typ, nil, "http://localhost:2380")
+	r.recvq = newMsgQueue(8)
+	return r, r.recvq
+}
+
 // utReceive waits until n messages arrived on q and returns them.
 func utReceive(t *testing.T, q *msgQueue, n int) []*raftpb.Message {
 	t.Helper()
@@ -583,10 +593,7 @@ func TestStreamReaderDelivers(t *testing.T) {
 // together are delivered as soon as the reader has consumed what arrived,
 // not held back until more data comes.
 func TestStreamReaderHandsOverBeforeWaiting(t *testing.T) {
-	f := utNewFixture(t, nil)
-	r, _, _ := utNewReader(t, f, streamTypeMessage, nil, "http://localhost:2380")
-	recvq := newMsgQueue(8)
-	r.recvq = recvq
+	r, recvq := utRoomyReader(t, streamTypeMessage)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- r.decodeLoop(pr) }()
@@ -616,12 +623,7 @@ func TestStreamReaderHandsOverBeforeWaiting(t *testing.T) {
 }
 
 func TestStreamReaderMsgAppV2Delivers(t *testing.T) {
-	f := utNewFixture(t, nil)
-	r, _, _ := utNewReader(t, f, streamTypeMsgAppV2, nil, "http://localhost:2380")
-	// Room for every message: the reader drops what does not fit, and this
-	// test is about decoding, not about a slow consumer.
-	recvq := newMsgQueue(8)
-	r.recvq = recvq
+	r, recvq := utRoomyReader(t, streamTypeMsgAppV2)
 	// The first MsgApp goes out whole; the second continues it and takes
 	// the fast path, which the reader must rebuild from its own state.
 	app := func(index, commit uint64, data string) *raftpb.Message {

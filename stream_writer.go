@@ -237,7 +237,7 @@ func (w *streamWriter) fail(cur *writerConn, action string, err error) {
 	w.lose(cur, action, err, max(cur.batched, 1))
 }
 
-// lose deactivates the peer, counts failures sends as failed, tells raft
+// lose deactivates the peer, counts failures as failed sends, tells raft
 // the peer is unreachable if messages may be lost, and closes cur.
 func (w *streamWriter) lose(cur *writerConn, action string, err error, failures int) {
 	w.status.deactivate(failure{channel: w.typ.String(), action: action}, err.Error())

@@ -151,7 +151,7 @@ func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
 func appendEntryRecord(dst []byte, e *raftpb.Entry) ([]byte, error) {
 	if e == nil || len(e.ProtoReflect().GetUnknown()) > 0 {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(proto.Size(e)))
-		return proto.MarshalOptions{}.MarshalAppend(dst, e)
+		return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(dst, e) // size just computed
 	}
 	dst = binary.BigEndian.AppendUint64(dst, uint64(entrySize(e)))
 	return appendEntry(dst, e), nil

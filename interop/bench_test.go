@@ -38,6 +38,8 @@ func BenchmarkStreams(b *testing.B) {
 // sizeName renders a byte count as 64B, 1KiB or 64KiB.
 func sizeName(n int) string {
 	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
 	case n >= 1<<20 && n%(1<<20) == 0:
 		return fmt.Sprintf("%dMiB", n>>20)
 	case n >= 1<<10 && n%(1<<10) == 0:

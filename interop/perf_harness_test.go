@@ -242,7 +242,6 @@ func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter 
 // perfSide is one member: a Transport of one implementation behind a
 // perfServer, with a perfRaft.
 type perfSide struct {
-	impl    string
 	id      uint64
 	raft    *perfRaft
 	server  *perfServer
@@ -262,7 +261,7 @@ func (s *perfSide) close() {
 // startPerfSide starts member id; the caller closes it.
 func startPerfSide(tb testing.TB, impl string, id uint64, snapDir string) *perfSide {
 	tb.Helper()
-	s := &perfSide{impl: impl, id: id, raft: newPerfRaft(), server: &perfServer{}, snapDir: snapDir}
+	s := &perfSide{id: id, raft: newPerfRaft(), server: &perfServer{}, snapDir: snapDir}
 	s.server.srv = httptest.NewServer(s.server)
 	var h http.Handler
 	var err error

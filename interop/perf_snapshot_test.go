@@ -36,7 +36,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	size := snapshotBenchSize(b)
 	src := writePatternFile(b, b.TempDir(), size)
 	pairs := startBenchPairs(b, 1, 64)
-	b.Run("size="+byteSize(size), func(b *testing.B) {
+	b.Run("size="+sizeName(int(size)), func(b *testing.B) {
 		for _, impl := range benchImpls {
 			b.Run("impl="+impl, func(b *testing.B) {
 				p := pairs[impl]
@@ -202,14 +202,6 @@ func snapshotBenchSize(tb testing.TB) int64 {
 		tb.Fatalf("%s=%q: want bytes or a number with KiB, MiB or GiB", snapshotSizeEnv, v)
 	}
 	return n
-}
-
-// byteSize renders n as 1GiB, 64MiB, ... where exact.
-func byteSize(n int64) string {
-	if n >= 1<<30 && n%(1<<30) == 0 {
-		return fmt.Sprintf("%dGiB", n>>30)
-	}
-	return sizeName(int(n))
 }
 
 func parseSize(s string) (int64, error) {

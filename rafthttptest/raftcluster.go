@@ -240,9 +240,9 @@ func (rc *RaftCluster) converged() bool {
 	var seqs [][][]byte
 	var commit uint64
 	for _, n := range rc.nodes {
-		if s := n.state(); s.running {
+		if s, seq := n.stateAndApplied(); s.running {
 			states = append(states, s)
-			seqs = append(seqs, rc.Applied(n.id))
+			seqs = append(seqs, seq)
 			commit = max(commit, s.commit)
 		}
 	}
@@ -300,10 +300,21 @@ type nodeState struct {
 func (n *raftNode) state() nodeState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.stateLocked()
+}
+
+func (n *raftNode) stateLocked() nodeState {
 	return nodeState{
 		running: n.inc != nil, leader: n.inc != nil && n.soft.RaftState == raft.StateLeader,
 		lead: n.soft.Lead, term: n.term, commit: n.commit, appliedIndex: n.appliedIndex,
 	}
+}
+
+// stateAndApplied is state and the applied sequence, read together.
+func (n *raftNode) stateAndApplied() (nodeState, [][]byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stateLocked(), slices.Clone(n.applied)
 }
 
 func (n *raftNode) running() bool { return n.current() != nil }

@@ -53,14 +53,10 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label, value stri
 	return sum
 }
 
-// markers returns the Commit markers of the messages r received from
-// `from`, as a set.
-func markers(r *rafthttptest.Recorder, from types.ID) map[uint64]bool {
-	out := make(map[uint64]bool)
-	for _, m := range r.Received(from) {
-		out[m.GetCommit()] = true
-	}
-	return out
+// receivedMarker reports whether r received a message carrying marker in
+// Commit from `from`.
+func receivedMarker(r *rafthttptest.Recorder, from types.ID, marker uint64) bool {
+	return slices.ContainsFunc(r.Received(from), func(m *raftpb.Message) bool { return m.GetCommit() == marker })
 }
 
 // arrival is one message received by a timedRaft.

@@ -61,7 +61,7 @@ func (a *accountant) send(wait time.Duration) outcome {
 		switch {
 		case len(a.sender.Unreachable()) > before:
 			return reported
-		case markers(a.receiver, 1)[marker]:
+		case receivedMarker(a.receiver, 1, marker):
 			return delivered
 		}
 		select {

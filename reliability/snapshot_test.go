@@ -240,11 +240,10 @@ type pacer struct {
 
 // window is one run of the pacer.
 type window struct {
-	p            *pacer
-	start, end   time.Time
-	first, last  uint64 // markers sent in the window
-	snapOK       bool
-	sentInWindow int
+	p           *pacer
+	start, end  time.Time
+	first, last uint64 // markers sent in the window
+	snapOK      bool
 }
 
 // run sends n heartbeats, or, if n < 0, until done yields a value.
@@ -266,7 +265,6 @@ loop:
 		})
 	}
 	w.end, w.last = time.Now(), p.sent
-	w.sentInWindow = int(w.last - w.first + 1)
 	return w
 }
 
@@ -285,7 +283,7 @@ func (s flowStats) String() string {
 
 // stats summarises the arrivals of the window's markers.
 func (w window) stats(arrivals []arrival) flowStats {
-	s := flowStats{sent: w.sentInWindow}
+	s := flowStats{sent: int(w.last + 1 - w.first)}
 	var prev time.Time
 	for _, a := range arrivals {
 		if a.marker < w.first || a.marker > w.last {

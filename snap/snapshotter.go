@@ -93,7 +93,7 @@ func (s *Snapshotter) SaveDBFrom(r io.Reader, index uint64) (int64, error) {
 // writeTemp streams r into a new temporary file in the directory, syncs and
 // closes it, and returns its name. On error the file is already removed.
 func (s *Snapshotter) writeTemp(r io.Reader) (string, int64, error) {
-	f, err := os.CreateTemp(s.dir, "tmp")
+	f, err := os.CreateTemp(s.dir, tempFilePrefix)
 	if err != nil {
 		return "", 0, fmt.Errorf("snap: creating temporary file: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,13 +51,23 @@ func runTests(m *testing.M) int {
 // showing their logs if it failed.
 func startCluster(t *testing.T, size int, snapshotCount uint64) *cluster.Cluster {
 	t.Helper()
-	c, err := cluster.New(cluster.Options{Binary: binary, Dir: t.TempDir(), Size: size, SnapshotCount: snapshotCount})
+	return startClusterWith(t, cluster.Options{Size: size, SnapshotCount: snapshotCount})
+}
+
+// startClusterWith starts the members of a cluster made with opts (its
+// Binary and Dir filled in) and stops them when the test ends, showing
+// their logs if it failed: the log of one member more than opts.Size, in
+// case a test added one.
+func startClusterWith(t *testing.T, opts cluster.Options) *cluster.Cluster {
+	t.Helper()
+	opts.Binary, opts.Dir = binary, t.TempDir()
+	c, err := cluster.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for id := uint64(1); id <= uint64(size)+1; id++ {
+			for id := uint64(1); id <= uint64(opts.Size)+1; id++ {
 				t.Logf("member %d log:\n%s", id, c.LogTail(id, 15))
 			}
 		}
@@ -64,7 +75,7 @@ func startCluster(t *testing.T, size int, snapshotCount uint64) *cluster.Cluster
 			t.Errorf("closing cluster: %v", err)
 		}
 	})
-	for id := uint64(1); id <= uint64(size); id++ {
+	for id := uint64(1); id <= uint64(opts.Size); id++ {
 		if err := c.Start(id); err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +166,7 @@ func TestE2ESnapshotCatchUp(t *testing.T) {
 	if ss[2].Snapshots.Received == 0 || ss[2].Snapshots.LastReceivedBytes == 0 {
 		t.Fatalf("member 3 caught up without a snapshot: %+v", ss[2].Snapshots)
 	}
-	checkKeys(ctx, t, c, append(first[:50], more[len(more)-50:]...), 1, 2, 3)
+	checkKeys(ctx, t, c, slices.Concat(first[:50], more[len(more)-50:]), 1, 2, 3)
 	checkKeys(ctx, t, c, more, 3)
 }
 

@@ -22,29 +22,7 @@ const writeTimeout = 15 * time.Second
 // logs if it failed.
 func startNetnsCluster(t *testing.T, h *netHub, size int) *cluster.Cluster {
 	t.Helper()
-	c, err := cluster.New(cluster.Options{
-		Binary: binary, Dir: t.TempDir(), Size: size,
-		Host: h.host, CommandPrefix: h.exec,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for id := uint64(1); id <= uint64(size); id++ {
-				t.Logf("member %d log:\n%s", id, c.LogTail(id, 15))
-			}
-		}
-		if err := c.Close(); err != nil {
-			t.Errorf("closing cluster: %v", err)
-		}
-	})
-	for id := uint64(1); id <= uint64(size); id++ {
-		if err := c.Start(id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
+	return startClusterWith(t, cluster.Options{Size: size, Host: h.host, CommandPrefix: h.exec})
 }
 
 // TestNetnsLinkCut runs three members in three network namespaces joined

@@ -70,7 +70,7 @@ func render(w io.Writer, s *resultSet) {
 		for _, impl := range baselineImpls(s.cases[k]) {
 			rs := s.cases[k][impl]
 			for _, m := range metricsFor(baselineMetrics, k.family) {
-				if _, ok := median(rs[m.unit]); !ok {
+				if len(rs[m.unit]) == 0 {
 					continue
 				}
 				name := k.String()
@@ -92,10 +92,8 @@ func render(w io.Writer, s *resultSet) {
 // renderPairRow writes one metric of a paired case.
 func renderPairRow(w io.Writer, s *resultSet, k caseKey, m metric) {
 	etcd, ours := s.cases[k][implEtcd], s.cases[k][implOurs]
-	if _, ok := median(etcd[m.unit]); !ok {
-		if _, ok := median(ours[m.unit]); !ok {
-			return
-		}
+	if len(etcd[m.unit]) == 0 && len(ours[m.unit]) == 0 {
+		return
 	}
 	ratio, pct := "–", "–"
 	if r, lo, hi, ok := pairedRatio(ours[m.unit], etcd[m.unit]); ok {

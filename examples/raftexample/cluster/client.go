@@ -126,8 +126,8 @@ func Retry(ctx context.Context, fn func(context.Context) error) error {
 		if err == nil || (isHTTP && he.Code != http.StatusServiceUnavailable) {
 			return err
 		}
-		if err := sleep(ctx, retryInterval); err != nil {
-			return fmt.Errorf("%w (last error: %w)", err, fn(ctx))
+		if serr := sleep(ctx, retryInterval); serr != nil {
+			return fmt.Errorf("%w (last error: %w)", serr, err)
 		}
 	}
 }

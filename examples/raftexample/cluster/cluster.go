@@ -298,22 +298,6 @@ func (c *Cluster) forget(m *member, p *process) {
 	}
 }
 
-// Running reports whether a member's process is running.
-func (c *Cluster) Running(id uint64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m, err := c.member(id)
-	if err != nil || m.proc == nil {
-		return false
-	}
-	select {
-	case <-m.proc.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // Close stops every running member (SIGTERM, then SIGKILL) and waits for
 // them. It does not remove Options.Dir.
 func (c *Cluster) Close() error {

@@ -241,7 +241,7 @@ func (d *demo) checkAgreement(ctx context.Context) error {
 	return nil
 }
 
-// close stops the members and reports a member that had died.
+// close stops the members, reporting any that could not be stopped.
 func (d *demo) close() error {
 	if d.c == nil {
 		return nil

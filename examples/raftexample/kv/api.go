@@ -138,13 +138,9 @@ func (n *Node) serveAddMember(w http.ResponseWriter, r *http.Request) {
 		n.replyResult(w, "add-member", err)
 		return
 	}
-	reqID := newRequestID()
-	cc := &raftpb.ConfChange{
-		Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id),
-		Context: []byte(u), Id: proto.Uint64(reqID),
-	}
-	err = n.propose(r.Context(), reqID, func(ctx context.Context) error { return n.raft.ProposeConfChange(ctx, cc) })
-	n.replyResult(w, "add-member", err)
+	n.proposeConfChange(w, r, "add-member", &raftpb.ConfChange{
+		Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id), Context: []byte(u),
+	})
 }
 
 func (n *Node) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
@@ -157,12 +153,18 @@ func (n *Node) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
 		n.replyResult(w, "remove-member", err)
 		return
 	}
-	reqID := newRequestID()
-	cc := &raftpb.ConfChange{
-		Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id), Id: proto.Uint64(reqID),
-	}
-	err = n.propose(r.Context(), reqID, func(ctx context.Context) error { return n.raft.ProposeConfChange(ctx, cc) })
-	n.replyResult(w, "remove-member", err)
+	n.proposeConfChange(w, r, "remove-member", &raftpb.ConfChange{
+		Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id),
+	})
+}
+
+// proposeConfChange proposes cc, tagged with a new request ID, and
+// answers with the outcome.
+func (n *Node) proposeConfChange(w http.ResponseWriter, r *http.Request, op string, cc *raftpb.ConfChange) {
+	id := newRequestID()
+	cc.Id = proto.Uint64(id)
+	err := n.propose(r.Context(), id, func(ctx context.Context) error { return n.raft.ProposeConfChange(ctx, cc) })
+	n.replyResult(w, op, err)
 }
 
 // propose runs fn to make a proposal tagged id and waits until it is

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -99,15 +100,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ClientAddr == "" && c.ClientListener == nil {
 		return c, errors.New("kv: Config.ClientAddr is empty")
 	}
-	if c.SnapshotCount == 0 {
-		c.SnapshotCount = DefaultSnapshotCount
-	}
-	if c.CatchUpEntries == 0 {
-		c.CatchUpEntries = c.SnapshotCount / 2
-	}
-	c.TickInterval = orDefault(c.TickInterval, DefaultTickInterval)
-	c.RequestTimeout = orDefault(c.RequestTimeout, DefaultRequestTimeout)
-	c.ClusterID = orDefault(c.ClusterID, DefaultClusterID)
+	c.SnapshotCount = cmp.Or(c.SnapshotCount, DefaultSnapshotCount)
+	c.CatchUpEntries = cmp.Or(c.CatchUpEntries, c.SnapshotCount/2)
+	c.TickInterval = cmp.Or(c.TickInterval, DefaultTickInterval)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
+	c.ClusterID = cmp.Or(c.ClusterID, DefaultClusterID)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -116,14 +113,6 @@ func (c Config) withDefaults() (Config, error) {
 
 // peerURL returns the member's own peer URL.
 func (c Config) peerURL() string { return c.Peers[c.ID-1] }
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
 
 // ParsePeerURL checks that s is an absolute http or https URL with a host
 // and a numeric port and nothing else, and returns it as scheme://host:port.

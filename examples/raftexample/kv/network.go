@@ -130,24 +130,21 @@ func (n *Node) syncPeers() {
 			n.addPeer(id, u)
 		}
 	}
-	for id := range n.peers {
-		if n.state.isRemoved(id) {
-			n.removePeer(id)
-		}
+	for _, id := range n.state.removedIDs() {
+		n.removePeer(id)
 	}
 }
 
+// addPeer adds a member to the Transport, which ignores one it has.
 func (n *Node) addPeer(id uint64, u string) {
-	if id == n.cfg.ID || n.state.isRemoved(id) || n.peers[id] {
-		return
+	if id != n.cfg.ID && !n.state.isRemoved(id) {
+		n.transport.AddPeer(types.ID(id), []string{u})
 	}
-	n.peers[id] = true
-	n.transport.AddPeer(types.ID(id), []string{u})
 }
 
+// removePeer removes a member from the Transport if it is there.
 func (n *Node) removePeer(id uint64) {
-	if n.peers[id] {
-		delete(n.peers, id)
+	if n.transport.Get(types.ID(id)) != nil {
 		n.transport.RemovePeer(types.ID(id))
 	}
 }

@@ -55,8 +55,7 @@ type Node struct {
 
 	// Owned by the run loop (and by Start before it):
 	confState *raftpb.ConfState
-	peers     map[uint64]bool // members added to the Transport
-	lead      uint64          // the leader as of the last Ready
+	lead      uint64 // the leader as of the last Ready
 
 	// Written by the run loop, read by /status:
 	applied   atomic.Uint64
@@ -89,7 +88,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, lg: cfg.Logger.With(zap.Uint64("member", cfg.ID)),
-		storage: raft.NewMemoryStorage(), peers: map[uint64]bool{}, state: newStateMachine(), waiters: newWaiters(),
+		storage: raft.NewMemoryStorage(), state: newStateMachine(), waiters: newWaiters(),
 		errorc: make(chan error, 1), stopc: make(chan struct{}), done: make(chan struct{}),
 	}
 	st, err := n.openStorage()
@@ -118,10 +117,10 @@ func (n *Node) openStorage() (*WALState, error) {
 	if err := os.MkdirAll(snapDir, 0o700); err != nil {
 		return nil, fmt.Errorf("kv: creating %s: %w", snapDir, err)
 	}
-	if err := removeTempFiles(snapDir); err != nil {
+	n.snapshotter = snap.New(n.cfg.Logger, snapDir)
+	if err := n.snapshotter.RemoveTempFiles(); err != nil {
 		return nil, err
 	}
-	n.snapshotter = snap.New(n.cfg.Logger, snapDir)
 	w, st, err := OpenWAL(n.cfg.DataDir)
 	if err != nil {
 		return nil, err

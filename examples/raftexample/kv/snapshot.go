@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -27,12 +24,9 @@ func (n *Node) maybeSnapshot() error {
 	if applied-n.snapIndex.Load() < n.cfg.SnapshotCount {
 		return nil
 	}
-	data, err := n.state.encodedState()
+	written, err := n.ensureDB(applied)
 	if err != nil {
 		return err
-	}
-	if _, err := n.snapshotter.SaveDBFrom(bytes.NewReader(data), applied); err != nil {
-		return fmt.Errorf("kv: saving snapshot %d: %w", applied, err)
 	}
 	s, err := n.storage.CreateSnapshot(applied, n.confState, nil)
 	if err != nil {
@@ -50,7 +44,7 @@ func (n *Node) maybeSnapshot() error {
 	n.metrics.snapshots.WithLabelValues("created").Inc()
 	n.compact(applied)
 	n.purgeDBFiles(applied)
-	n.lg.Info("took snapshot", zap.Uint64("index", applied), zap.Int("bytes", len(data)))
+	n.lg.Info("took snapshot", zap.Uint64("index", applied), zap.Int("bytes-written", written))
 	return nil
 }
 
@@ -83,8 +77,8 @@ func (n *Node) compact(index uint64) {
 // recipient's own addition, and a member outside a snapshot's ConfState
 // refuses it. The state goes to a DB file (reused if one exists for the
 // applied index) that is streamed behind the message. The Transport
-// reports the outcome to raft; a watcher counts it and reports failures
-// the Transport could not (an unknown peer, a stopped Transport).
+// reports the outcome to raft, failures included; a watcher counts the
+// snapshots sent.
 func (n *Node) sendSnapshot(m *raftpb.Message) {
 	f, size, err := n.mergedSnapshot(m)
 	if err != nil {
@@ -97,7 +91,7 @@ func (n *Node) sendSnapshot(m *raftpb.Message) {
 	n.wg.Go(func() {
 		select {
 		case ok := <-sm.CloseNotify():
-			n.snapshotSent(m.GetTo(), ok)
+			n.snapshotSent(ok)
 		case <-n.done:
 		}
 	})
@@ -111,14 +105,8 @@ func (n *Node) mergedSnapshot(m *raftpb.Message) (*os.File, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("kv: term of applied entry %d: %w", applied, err)
 	}
-	if _, err := n.snapshotter.DBFilePath(applied); errors.Is(err, snap.ErrNoDBSnapshot) {
-		data, err := n.state.encodedState()
-		if err != nil {
-			return nil, 0, err
-		}
-		if _, err := n.snapshotter.SaveDBFrom(bytes.NewReader(data), applied); err != nil {
-			return nil, 0, fmt.Errorf("kv: saving snapshot %d: %w", applied, err)
-		}
+	if _, err := n.ensureDB(applied); err != nil {
+		return nil, 0, err
 	}
 	m.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
 		Index: proto.Uint64(applied), Term: proto.Uint64(term), ConfState: proto.CloneOf(n.confState),
@@ -126,9 +114,22 @@ func (n *Node) mergedSnapshot(m *raftpb.Message) (*os.File, int64, error) {
 	return n.openDB(applied)
 }
 
-func (n *Node) snapshotSent(to uint64, ok bool) {
+// ensureDB saves the state machine, as of the applied index, as the DB
+// file of that index unless the file exists already. It returns how many
+// bytes it wrote.
+func (n *Node) ensureDB(applied uint64) (int, error) {
+	if _, err := n.snapshotter.DBFilePath(applied); !errors.Is(err, snap.ErrNoDBSnapshot) {
+		return 0, err // nil: the file is there
+	}
+	data := n.state.encodedState()
+	if _, err := n.snapshotter.SaveDBFrom(bytes.NewReader(data), applied); err != nil {
+		return 0, fmt.Errorf("kv: saving snapshot %d: %w", applied, err)
+	}
+	return len(data), nil
+}
+
+func (n *Node) snapshotSent(ok bool) {
 	if !ok {
-		n.raft.ReportSnapshot(to, raft.SnapshotFailure)
 		return
 	}
 	n.counters.snapshotsSent.Add(1)
@@ -198,38 +199,9 @@ func (n *Node) loadDB(index uint64) (*stateMachine, int64, error) {
 }
 
 // purgeDBFiles removes the DB files of snapshots before index. A file being
-// sent stays readable until the send ends (POSIX unlink semantics).
+// sent stays readable until the send ends.
 func (n *Node) purgeDBFiles(index uint64) {
-	entries, err := os.ReadDir(n.snapshotter.Dir())
-	if err != nil {
-		n.lg.Warn("failed to list snapshots", zap.Error(err))
-		return
+	if err := n.snapshotter.ReleaseDBsBefore(index); err != nil {
+		n.lg.Warn("failed to remove old snapshots", zap.Error(err))
 	}
-	for _, e := range entries {
-		hex, ok := strings.CutSuffix(e.Name(), ".snap.db")
-		i, err := strconv.ParseUint(hex, 16, 64)
-		if !ok || err != nil || i >= index {
-			continue
-		}
-		if err := os.Remove(filepath.Join(n.snapshotter.Dir(), e.Name())); err != nil {
-			n.lg.Warn("failed to remove old snapshot", zap.String("file", e.Name()), zap.Error(err))
-		}
-	}
-}
-
-// removeTempFiles deletes what an interrupted SaveDBFrom left in dir.
-func removeTempFiles(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("kv: listing %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "tmp") {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-			return fmt.Errorf("kv: removing %s: %w", e.Name(), err)
-		}
-	}
-	return nil
 }

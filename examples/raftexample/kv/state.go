@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,6 +60,13 @@ func (s *stateMachine) memberIDs() []uint64 {
 	return slices.Sorted(maps.Keys(s.members))
 }
 
+// removedIDs returns the IDs removed from the cluster.
+func (s *stateMachine) removedIDs() []uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Collect(maps.Keys(s.removed))
+}
+
 // isRemoved reports whether id was removed from the cluster.
 func (s *stateMachine) isRemoved(id uint64) bool {
 	s.mu.RLock()
@@ -110,58 +116,29 @@ func (s *stateMachine) replace(o *stateMachine) {
 //	CRC-32C of everything above, 4 bytes little-endian
 const stateMagic = "RXKV1\n"
 
-// encode writes the state in the snapshot layout.
-func (s *stateMachine) encode(w io.Writer) error {
+// encodedState returns the state in the snapshot layout.
+func (s *stateMachine) encodedState() []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	h := crc32.New(crcTable)
-	bw := bufio.NewWriter(io.MultiWriter(w, h))
-	e := &encoder{w: bw}
-	e.raw([]byte(stateMagic))
-	e.uint(uint64(len(s.members)))
+	b := []byte(stateMagic)
+	b = binary.AppendUvarint(b, uint64(len(s.members)))
 	for _, id := range slices.Sorted(maps.Keys(s.members)) {
-		e.uint(id)
-		e.bytes([]byte(s.members[id]))
+		b = appendString(binary.AppendUvarint(b, id), []byte(s.members[id]))
 	}
-	e.uint(uint64(len(s.removed)))
+	b = binary.AppendUvarint(b, uint64(len(s.removed)))
 	for _, id := range slices.Sorted(maps.Keys(s.removed)) {
-		e.uint(id)
+		b = binary.AppendUvarint(b, id)
 	}
-	e.uint(uint64(len(s.kv)))
+	b = binary.AppendUvarint(b, uint64(len(s.kv)))
 	for _, k := range slices.Sorted(maps.Keys(s.kv)) {
-		e.bytes([]byte(k))
-		e.bytes(s.kv[k])
+		b = appendString(appendString(b, []byte(k)), s.kv[k])
 	}
-	if e.err == nil {
-		e.err = bw.Flush()
-	}
-	if e.err != nil {
-		return fmt.Errorf("kv: encoding snapshot: %w", e.err)
-	}
-	if _, err := w.Write(binary.LittleEndian.AppendUint32(nil, h.Sum32())); err != nil {
-		return fmt.Errorf("kv: encoding snapshot: %w", err)
-	}
-	return nil
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
-// encoder writes varints and strings, keeping the first error.
-type encoder struct {
-	w   *bufio.Writer
-	err error
-	buf [binary.MaxVarintLen64]byte
-}
-
-func (e *encoder) raw(b []byte) {
-	if e.err == nil {
-		_, e.err = e.w.Write(b)
-	}
-}
-
-func (e *encoder) uint(v uint64) { e.raw(binary.AppendUvarint(e.buf[:0], v)) }
-
-func (e *encoder) bytes(b []byte) {
-	e.uint(uint64(len(b)))
-	e.raw(b)
+// appendString appends v's length as a varint, then v.
+func appendString(b, v []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
 }
 
 // errBadSnapshot is wrapped by decodeState for a damaged snapshot file.
@@ -262,11 +239,4 @@ func (d *decoder) bytes(limit int) []byte {
 		d.err = fmt.Errorf("length %d exceeds %d", n, limit)
 	}
 	return d.raw(int(n))
-}
-
-// encodedState returns the state in the snapshot layout.
-func (s *stateMachine) encodedState() ([]byte, error) {
-	var buf bytes.Buffer
-	err := s.encode(&buf)
-	return buf.Bytes(), err
 }

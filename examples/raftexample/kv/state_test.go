@@ -19,18 +19,12 @@ func sampleState() *stateMachine {
 }
 
 func TestStateRoundTrip(t *testing.T) {
-	data, err := sampleState().encodedState()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := sampleState().encodedState()
 	got, err := decodeState(bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("decodeState: %v", err)
 	}
-	again, err := got.encodedState()
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := got.encodedState()
 	if !bytes.Equal(data, again) {
 		t.Errorf("re-encoding differs: the encoding must be deterministic")
 	}
@@ -43,10 +37,7 @@ func TestStateRoundTrip(t *testing.T) {
 }
 
 func TestStateDecodeDamaged(t *testing.T) {
-	data, err := sampleState().encodedState()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := sampleState().encodedState()
 	tests := []struct {
 		name string
 		b    []byte

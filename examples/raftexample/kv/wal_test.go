@@ -176,6 +176,24 @@ func writeThree(t *testing.T, dir string) []int64 {
 	return sizes
 }
 
+// damagedThree saves three frames in a new directory, passes the file and
+// the size after each frame to damage, writes back what it returns and
+// returns the directory.
+func damagedThree(t *testing.T, damage func(b []byte, sizes []int64) []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, walFileName)
+	sizes := writeThree(t, dir)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, damage(b, sizes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func TestWALTornTail(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -201,16 +219,7 @@ func TestWALTornTail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, walFileName)
-			sizes := writeThree(t, dir)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, tt.damage(b, sizes), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			dir := damagedThree(t, tt.damage)
 			w, st := openT(t, dir)
 			wantEntries(t, st.Entries, ents(1, 1, 2))
 			if st.TruncatedBytes == 0 {
@@ -239,17 +248,12 @@ func TestWALCorruptMiddleFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, walFileName)
-			sizes := writeThree(t, dir)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[tt.at(sizes)] ^= 0x01
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			var damaged []byte
+			dir := damagedThree(t, func(b []byte, s []int64) []byte {
+				b[tt.at(s)] ^= 0x01
+				damaged = b
+				return b
+			})
 			w, _, err := OpenWAL(dir)
 			if !errors.Is(err, ErrCorrupt) {
 				if w != nil {
@@ -257,8 +261,8 @@ func TestWALCorruptMiddleFrame(t *testing.T) {
 				}
 				t.Fatalf("OpenWAL error = %v, want ErrCorrupt", err)
 			}
-			after, err := os.ReadFile(path)
-			if err != nil || len(after) != len(b) {
+			after, err := os.ReadFile(filepath.Join(dir, walFileName))
+			if err != nil || len(after) != len(damaged) {
 				t.Errorf("file changed to %d bytes (err %v); a corrupt log must be left alone", len(after), err)
 			}
 		})

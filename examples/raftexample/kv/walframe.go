@@ -80,7 +80,7 @@ func encodeFrames(meta *raftpb.SnapshotMetadata, hs *raftpb.HardState, ents []*r
 		buf = append(buf, it.kind)
 		buf = binary.AppendUvarint(buf, uint64(size))
 		var err error
-		if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf, it.msg); err != nil {
+		if buf, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(buf, it.msg); err != nil {
 			return nil, fmt.Errorf("kv: encoding WAL record: %w", err)
 		}
 	}

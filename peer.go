@@ -20,7 +20,7 @@ import (
 // returns it so tests and handlers can reach a member's channels.
 type Peer interface {
 	attachOutgoingConn(conn *outgoingConn)
-	send(m *raftpb.Message)
+	sendAll(msgs []*raftpb.Message)
 	sendSnap(m *snap.Message)
 	activeSince() time.Time
 	update(urls types.URLs)
@@ -161,23 +161,43 @@ func (p *peer) processOne(m *raftpb.Message) bool {
 	return true
 }
 
-// send queues m on the best working channel without blocking. If that
-// channel is full, m is dropped and raft is told, so it can retry.
-func (p *peer) send(m *raftpb.Message) {
+// sendAll queues msgs, in order, on the best working channel for each,
+// without blocking. Consecutive messages bound for one channel are queued
+// together (one lock for a run of MsgApps). A message its channel has no
+// room for is dropped and raft is told, so it can retry.
+func (p *peer) sendAll(msgs []*raftpb.Message) {
 	if p.paused.Load() {
 		return
 	}
-	c, name := p.pick(m)
-	if c.offer(m) {
-		return
+	for len(msgs) > 0 {
+		c, name := p.pick(msgs[0])
+		run := 1
+		for run < len(msgs) && p.sameChannel(c, msgs[run]) {
+			run++
+		}
+		queued := c.offerAll(msgs[:run])
+		for _, m := range msgs[queued:run] {
+			p.dropped(m, name)
+		}
+		msgs = msgs[run:]
 	}
+}
+
+// sameChannel reports whether pick would choose c for m.
+func (p *peer) sameChannel(c outbox, m *raftpb.Message) bool {
+	next, _ := p.pick(m)
+	return next == c
+}
+
+// dropped reports m, which its channel had no room for.
+func (p *peer) dropped(m *raftpb.Message, channel string) {
 	p.env.raft.ReportUnreachable(m.GetTo())
 	if m.GetType() == raftpb.MsgSnap {
 		p.env.raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 	}
 	p.lg.Warn("dropped internal Raft message since sending buffer is full",
 		zap.Stringer("message-type", m.GetType()),
-		zap.String("remote-peer-name", name),
+		zap.String("remote-peer-name", channel),
 		zap.Bool("remote-peer-active", p.status.isActive()))
 	p.env.metrics.sentFailures.WithLabelValues(p.id.String()).Inc()
 }
@@ -200,8 +220,9 @@ func (p *peer) pick(m *raftpb.Message) (outbox, string) {
 
 // outbox is a channel's queue of messages to send.
 type outbox interface {
-	// offer queues m without blocking; false means the queue is full.
-	offer(m *raftpb.Message) bool
+	// offerAll queues as many of ms, in order, as there is room for,
+	// without blocking, and reports how many it queued.
+	offerAll(ms []*raftpb.Message) int
 }
 
 // sendSnap streams a snapshot in the background; its outcome reaches the

@@ -95,8 +95,8 @@ func TestPeerSendQueuesOnPickedChannel(t *testing.T) {
 	p := utNewIdlePeer(t, f, nil)
 	p.writer.setWorking(true)
 
-	p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
-	p.send(msg(raftpb.MsgSnap, 1, 2, 1))
+	p.sendAll([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 1)})
+	p.sendAll([]*raftpb.Message{msg(raftpb.MsgSnap, 1, 2, 1)})
 	if got := p.writer.queue.len(); got != 1 {
 		t.Errorf("message stream queue holds %d, want 1", got)
 	}
@@ -105,12 +105,12 @@ func TestPeerSendQueuesOnPickedChannel(t *testing.T) {
 	}
 
 	p.Pause()
-	p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
+	p.sendAll([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 1)})
 	if got := p.writer.queue.len(); got != 1 {
 		t.Errorf("a paused peer queued a message: stream queue holds %d", got)
 	}
 	p.Resume()
-	p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
+	p.sendAll([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 1)})
 	if got := p.writer.queue.len(); got != 2 {
 		t.Errorf("a resumed peer did not queue: stream queue holds %d, want 2", got)
 	}
@@ -119,12 +119,46 @@ func TestPeerSendQueuesOnPickedChannel(t *testing.T) {
 	}
 }
 
+func TestPeerSendAllQueuesRunsPerChannel(t *testing.T) {
+	f := utNewFixture(t, func(tr *Transport) { tr.Limits.StreamBufSize = 3 })
+	p := utNewIdlePeer(t, f, nil)
+	p.msgAppV2Writer.setWorking(true)
+	p.writer.setWorking(true)
+
+	p.sendAll([]*raftpb.Message{
+		msg(raftpb.MsgApp, 1, 2, 1), msg(raftpb.MsgApp, 1, 2, 2),
+		msg(raftpb.MsgHeartbeat, 1, 2, 3),
+		// Room for one more MsgApp: the last two of this run are dropped.
+		msg(raftpb.MsgApp, 1, 2, 4), msg(raftpb.MsgApp, 1, 2, 5), msg(raftpb.MsgApp, 1, 2, 6),
+		msg(raftpb.MsgHeartbeat, 1, 2, 7),
+	})
+	terms := func(ms []*raftpb.Message) []uint64 {
+		var out []uint64
+		for _, m := range ms {
+			out = append(out, m.GetTerm())
+		}
+		return out
+	}
+	if got := terms(p.msgAppV2Writer.queue.take()); !utEqualTerms(got, []uint64{1, 2, 4}) {
+		t.Errorf("msgappv2 queue holds terms %v, want [1 2 4]", got)
+	}
+	if got := terms(p.writer.queue.take()); !utEqualTerms(got, []uint64{3, 7}) {
+		t.Errorf("message queue holds terms %v, want [3 7]", got)
+	}
+	if got := f.unreachable(); len(got) != 2 {
+		t.Errorf("ReportUnreachable%v, want one per dropped MsgApp", got)
+	}
+	if got := utMetricValue(t, f.reg, "etcd_network_peer_sent_failures_total", map[string]string{"To": "2"}); got != 2 {
+		t.Errorf("sent failures = %v, want 2", got)
+	}
+}
+
 func TestPeerSendDropsWhenStreamQueueFull(t *testing.T) {
 	f := utNewFixture(t, func(tr *Transport) { tr.Limits.StreamBufSize = 2 })
 	p := utNewIdlePeer(t, f, nil)
 	p.msgAppV2Writer.setWorking(true)
 	for range 3 {
-		p.send(msg(raftpb.MsgApp, 1, 2, 1))
+		p.sendAll([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
 	}
 	if got := f.unreachable(); len(got) != 1 || got[0] != 2 {
 		t.Errorf("ReportUnreachable%v, want [2]", got)

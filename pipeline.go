@@ -50,6 +50,17 @@ func (p *pipeline) offer(m *raftpb.Message) bool {
 	}
 }
 
+// offerAll queues ms in order until one does not fit, and reports how
+// many it queued.
+func (p *pipeline) offerAll(ms []*raftpb.Message) int {
+	for i, m := range ms {
+		if !p.offer(m) {
+			return i
+		}
+	}
+	return len(ms)
+}
+
 // start launches the workers on wg; they exit when ctx is done, cancelling
 // requests in flight.
 func (p *pipeline) start(ctx context.Context, wg *sync.WaitGroup) {

@@ -374,11 +374,11 @@ func TestPipelineHoldsWorkersPlusBufferThenDrops(t *testing.T) {
 
 	// The workers each take one message and block in RoundTrip.
 	for range 3 {
-		p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
+		p.sendAll([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 1)})
 	}
 	waitFor(t, 5*time.Second, "3 requests in flight", func() bool { return blocker.inflight.Load() == 3 })
 	for i := range 5 {
-		p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
+		p.sendAll([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 1)})
 		if got := f.unreachable(); len(got) != 0 {
 			t.Fatalf("message %d of the buffer was dropped (ReportUnreachable%v)", 3+i+1, got)
 		}
@@ -387,7 +387,7 @@ func TestPipelineHoldsWorkersPlusBufferThenDrops(t *testing.T) {
 		t.Fatalf("queue holds %d messages, want 5", got)
 	}
 
-	p.send(msg(raftpb.MsgSnap, 1, 2, 1))
+	p.sendAll([]*raftpb.Message{msg(raftpb.MsgSnap, 1, 2, 1)})
 	if got := f.unreachable(); len(got) != 1 || got[0] != 2 {
 		t.Fatalf("after overflowing: ReportUnreachable%v, want [2]", got)
 	}
@@ -400,7 +400,7 @@ func TestPipelineHoldsWorkersPlusBufferThenDrops(t *testing.T) {
 
 	blocker.unblock()
 	waitFor(t, 5*time.Second, "the queue to drain", func() bool { return len(pl.msgc) == 0 })
-	p.send(msg(raftpb.MsgHeartbeat, 1, 2, 1))
+	p.sendAll([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 1)})
 	if got := f.unreachable(); len(got) != 1 {
 		t.Errorf("send after unblocking was dropped: ReportUnreachable%v", got)
 	}

@@ -144,7 +144,7 @@ func TestStreamWriterAttachReplacesConn(t *testing.T) {
 	if !w.isWorking() {
 		t.Fatal("writer reports not working")
 	}
-	w.offer(m1)
+	w.queue.offer(m1)
 	waitFor(t, 5*time.Second, "m1 on conn 1", func() bool { return bytes.Equal(rw1.written(), utFrame(t, m1)) })
 
 	rw2 := &utRespWriter{}
@@ -154,7 +154,7 @@ func TestStreamWriterAttachReplacesConn(t *testing.T) {
 		t.Fatal("the new conn is closed")
 	}
 	m2 := msg(raftpb.MsgVote, 1, 2, 2)
-	w.offer(m2)
+	w.queue.offer(m2)
 	waitFor(t, 5*time.Second, "m2 on conn 2", func() bool { return bytes.Equal(rw2.written(), utFrame(t, m2)) })
 	if got := rw1.written(); !bytes.Equal(got, utFrame(t, m1)) {
 		t.Errorf("conn 1 got more after it was replaced: %x", got)
@@ -201,7 +201,7 @@ func TestStreamWriterFailureClosesConn(t *testing.T) {
 				rw.writeErr, rw.flushErr = tt.writeErr, tt.flushErr
 				rw.mu.Unlock()
 				if !tt.heartbeat {
-					w.offer(msg(raftpb.MsgApp, 1, 2, 1))
+					w.queue.offer(msg(raftpb.MsgApp, 1, 2, 1))
 				}
 				waitFor(t, 5*time.Second, "the conn to be closed", func() bool { return utIsClosed(c) })
 				waitFor(t, 5*time.Second, "the writer to stop working", func() bool { return !w.isWorking() })
@@ -235,8 +235,8 @@ func TestStreamWriterBatchesUntilQueueEmpty(t *testing.T) {
 	cur.enc = newMessageEncoder(cur.conn)
 
 	m1, m2 := msg(raftpb.MsgHeartbeat, 1, 2, 1), msg(raftpb.MsgHeartbeat, 1, 2, 2)
-	w.offer(m1)
-	w.offer(m2)
+	w.queue.offer(m1)
+	w.queue.offer(m2)
 	if cur = w.writeQueued(cur); cur == nil || rw.flushCount() != 1 || cur.batched != 0 {
 		t.Fatalf("two queued messages: flushes=%d, want 1 for both", rw.flushCount())
 	}
@@ -259,7 +259,7 @@ func TestStreamWriterCloseDropsQueuedAndReportsOnce(t *testing.T) {
 	w.setWorking(true)
 	c := newOutgoingConn(streamTypeMessage, 1, 2, &utRespWriter{}, time.Second, &bufferPool{})
 	for range 3 {
-		w.offer(msg(raftpb.MsgApp, 1, 2, 1))
+		w.queue.offer(msg(raftpb.MsgApp, 1, 2, 1))
 	}
 	w.closeConn(&writerConn{conn: c})
 	if !utIsClosed(c) || w.isWorking() {
@@ -295,7 +295,7 @@ func TestStreamWriterMsgAppV2RecordsFollowerStats(t *testing.T) {
 	app := msg(raftpb.MsgApp, 1, 2, 1)
 	app.LogTerm, app.Index = proto.Uint64(1), proto.Uint64(0)
 	app.Entries = []*raftpb.Entry{{Term: proto.Uint64(1), Index: proto.Uint64(1), Data: []byte("ab")}}
-	w.offer(app)
+	w.queue.offer(app)
 	waitFor(t, 5*time.Second, "the MsgApp to be counted", func() bool {
 		w.fs.Lock()
 		defer w.fs.Unlock()

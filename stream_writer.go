@@ -58,9 +58,10 @@ func (w *streamWriter) isWorking() bool {
 	return w.working.Load()
 }
 
-// offer queues m without blocking; false means the queue is full.
-func (w *streamWriter) offer(m *raftpb.Message) bool {
-	return w.queue.offer(m)
+// offerAll queues as many of ms as fit without blocking and reports how
+// many it queued.
+func (w *streamWriter) offerAll(ms []*raftpb.Message) int {
+	return w.queue.offerAll(ms)
 }
 
 func (w *streamWriter) setWorking(v bool) {

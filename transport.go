@@ -149,31 +149,59 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var apps, appBytes int
-	for _, m := range msgs {
-		to := types.ID(m.GetTo())
-		if to == 0 {
-			continue
+	for len(msgs) > 0 {
+		to := types.ID(msgs[0].GetTo())
+		run := 1
+		for run < len(msgs) && types.ID(msgs[run].GetTo()) == to {
+			run++
 		}
-		if p, ok := t.peers[to]; ok {
-			if m.GetType() == raftpb.MsgApp && t.env.server != nil {
-				apps, appBytes = apps+1, appBytes+messageSize(m)
-			}
-			p.send(m)
-			continue
-		}
-		if r, ok := t.remotes[to]; ok {
-			r.send(m)
-			continue
-		}
-		if t.env != nil {
-			t.env.lg.Debug("ignored message send request; unknown remote peer target",
-				zap.Stringer("type", m.GetType()), zap.Stringer("unknown-target-peer-id", to))
-		}
+		a, b := t.sendTo(to, msgs[:run])
+		apps, appBytes = apps+a, appBytes+b
+		msgs = msgs[run:]
 	}
 	if apps > 0 {
 		// Recorded once per call: the clock reading is the costly part.
 		t.env.server.SendAppendReqs(apps, appBytes)
 	}
+}
+
+// sendTo queues msgs, all bound for to, on its peer or remote, and
+// returns the count and bytes of MsgApps among them that went to a peer,
+// for ServerStats. The caller holds t.mu.
+func (t *Transport) sendTo(to types.ID, msgs []*raftpb.Message) (apps, appBytes int) {
+	if to == 0 {
+		return 0, 0
+	}
+	if p, ok := t.peers[to]; ok {
+		if t.env.server != nil {
+			apps, appBytes = appendRequests(msgs)
+		}
+		p.sendAll(msgs)
+		return apps, appBytes
+	}
+	if r, ok := t.remotes[to]; ok {
+		for _, m := range msgs {
+			r.send(m)
+		}
+		return 0, 0
+	}
+	if t.env != nil {
+		for _, m := range msgs {
+			t.env.lg.Debug("ignored message send request; unknown remote peer target",
+				zap.Stringer("type", m.GetType()), zap.Stringer("unknown-target-peer-id", to))
+		}
+	}
+	return 0, 0
+}
+
+// appendRequests counts the MsgApps among msgs and their bytes.
+func appendRequests(msgs []*raftpb.Message) (count, bytes int) {
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MsgApp {
+			count, bytes = count+1, bytes+messageSize(m)
+		}
+	}
+	return count, bytes
 }
 
 // SendSnapshot streams m to its target in the background. The result

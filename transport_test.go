@@ -69,19 +69,21 @@ func TestTransportSendRoutes(t *testing.T) {
 		msg(raftpb.MsgHeartbeat, 1, 99, 3), // unknown target
 		msg(raftpb.MsgHeartbeat, 1, 2, 4),
 		msg(raftpb.MsgAppResp, 1, 3, 5),
-		msg(raftpb.MsgApp, 1, 2, 6),
+		msg(raftpb.MsgApp, 1, 3, 6), // to a remote: not counted as sent
+		msg(raftpb.MsgApp, 1, 2, 7),
+		msg(raftpb.MsgApp, 1, 2, 8),
 	})
-	if got := utDrain(p.pipeline.msgc); !utEqualTerms(got, []uint64{2, 4, 6}) {
-		t.Errorf("peer 2 got terms %v, want [2 4 6] in order", got)
+	if got := utDrain(p.pipeline.msgc); !utEqualTerms(got, []uint64{2, 4, 7, 8}) {
+		t.Errorf("peer 2 got terms %v, want [2 4 7 8] in order", got)
 	}
-	if got := utDrain(r.pipeline.msgc); !utEqualTerms(got, []uint64{5}) {
-		t.Errorf("remote 3 got terms %v, want [5]", got)
+	if got := utDrain(r.pipeline.msgc); !utEqualTerms(got, []uint64{5, 6}) {
+		t.Errorf("remote 3 got terms %v, want [5 6]", got)
 	}
 	f.env.server.Lock()
 	apps := f.env.server.SendAppendRequestCnt
 	f.env.server.Unlock()
-	if apps != 2 {
-		t.Errorf("ServerStats counted %d MsgApp, want 2", apps)
+	if apps != 3 {
+		t.Errorf("ServerStats counted %d MsgApps, want 3", apps)
 	}
 }
 

@@ -9,33 +9,65 @@ const rateWindow = 200
 // reported as zero: a server that stopped sending has no current rate.
 const rateStaleAfter = time.Second
 
-// RequestStats records one append request: when it was sent or received
-// and its size in bytes.
-type RequestStats struct {
-	SendingTime time.Time
-	Size        int
-}
-
-// rateQueue is a fixed-size ring of the most recent requests. It has no lock
-// of its own: ServerStats guards it with its mutex. Its zero value is empty
-// and ready to use.
+// rateQueue holds the most recent rateWindow requests, as groups recorded
+// at one instant: a Send call's MsgApps cost one entry, not one each. It
+// has no lock of its own: ServerStats guards it with its mutex. Its zero
+// value is empty and ready to use.
 type rateQueue struct {
-	items [rateWindow]RequestStats
-	head  int // index of the oldest sample
-	n     int // number of samples held
-	bytes int // total Size of the held samples
+	groups [rateWindow]requestGroup // every group holds at least one request
+	head   int                      // index of the oldest group
+	len    int                      // number of groups held
+	n      int                      // number of requests held
+	bytes  int                      // total size of the requests held
 }
 
-// insert records r, evicting the oldest sample when the ring is full.
-func (q *rateQueue) insert(r RequestStats) {
-	if q.n == rateWindow {
-		q.bytes -= q.items[q.head].Size
-		q.head = (q.head + 1) % rateWindow
-		q.n--
+// requestGroup is count requests recorded together. Their bytes are
+// shared out evenly: each has share bytes, and the first extra one more.
+type requestGroup struct {
+	at                  time.Time
+	count, share, extra int
+}
+
+// bytesOfFirst is the size of the group's first k requests.
+func (g *requestGroup) bytesOfFirst(k int) int { return k*g.share + min(k, g.extra) }
+
+// insert records one request of size bytes made at.
+func (q *rateQueue) insert(at time.Time, size int) { q.insertN(at, 1, size) }
+
+// insertN records count requests of totalBytes in all, made at, with the
+// same result as inserting them one at a time with the bytes shared out
+// evenly (the first totalBytes%count one byte larger).
+func (q *rateQueue) insertN(at time.Time, count, totalBytes int) {
+	if count < 1 {
+		return
 	}
-	q.items[(q.head+q.n)%rateWindow] = r
-	q.n++
-	q.bytes += r.Size
+	g := requestGroup{at: at, count: count, share: totalBytes / count, extra: totalBytes % count}
+	if dropped := count - rateWindow; dropped > 0 {
+		// Only the last rateWindow requests would stay.
+		g.count, g.extra = rateWindow, max(0, g.extra-dropped)
+	}
+	q.evictOldest(q.n + g.count - rateWindow)
+	q.groups[(q.head+q.len)%rateWindow] = g
+	q.len++
+	q.n += g.count
+	q.bytes += g.bytesOfFirst(g.count)
+}
+
+// evictOldest drops the k oldest requests, if there are that many.
+func (q *rateQueue) evictOldest(k int) {
+	for k > 0 && q.len > 0 {
+		g := &q.groups[q.head]
+		drop := min(k, g.count)
+		q.bytes -= g.bytesOfFirst(drop)
+		q.n -= drop
+		k -= drop
+		g.count, g.extra = g.count-drop, max(0, g.extra-drop)
+		if g.count == 0 {
+			*g = requestGroup{}
+			q.head = (q.head + 1) % rateWindow
+			q.len--
+		}
+	}
 }
 
 // clear drops every sample.
@@ -51,8 +83,8 @@ func (q *rateQueue) rate(now time.Time) (pkgRate, byteRate float64) {
 	if q.n == 0 {
 		return 0, 0
 	}
-	oldest := q.items[q.head].SendingTime
-	newest := q.items[(q.head+q.n-1)%rateWindow].SendingTime
+	oldest := q.groups[q.head].at
+	newest := q.groups[(q.head+q.len-1)%rateWindow].at
 	if now.Sub(newest) > rateStaleAfter {
 		q.clear()
 		return 0, 0

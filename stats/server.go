@@ -96,7 +96,7 @@ func (ss *ServerStats) RecvAppendReq(leader string, reqSize int) {
 		ss.LeaderInfo.Name = leader
 		ss.LeaderInfo.StartTime = now
 	}
-	ss.recvRates.insert(RequestStats{SendingTime: now, Size: reqSize})
+	ss.recvRates.insert(now, reqSize)
 	ss.RecvAppendRequestCnt++
 }
 
@@ -117,15 +117,7 @@ func (ss *ServerStats) SendAppendReqs(count, totalBytes int) {
 	defer ss.Unlock()
 	now := ss.clock()
 	ss.becomeLeaderLocked(now)
-	share, extra := totalBytes/count, totalBytes%count
-	// Only the last rateWindow requests stay in the ring.
-	for i := max(0, count-rateWindow); i < count; i++ {
-		size := share
-		if i < extra {
-			size++
-		}
-		ss.sendRates.insert(RequestStats{SendingTime: now, Size: size})
-	}
+	ss.sendRates.insertN(now, count, totalBytes)
 	ss.SendAppendRequestCnt += uint64(count)
 }
 

@@ -178,9 +178,10 @@ func TestServerStatsRates(t *testing.T) {
 }
 
 func TestServerStatsSendAppendReqsMatchesOneByOne(t *testing.T) {
-	// Batches of 3 requests (7 bytes in all) every 100 ms, for a second,
-	// and a final batch larger than the window: rates must equal those of
-	// the same requests recorded one at a time.
+	// Batches 100 ms apart: rates must equal those of the same requests
+	// recorded one at a time, including when the window evicts only part of
+	// an old batch (whose requests differ in size by a byte) and when one
+	// batch is larger than the window.
 	batched, single := newFakeClock(), newFakeClock()
 	a := newServerStatsWithClock("n", "1", batched.now)
 	b := newServerStatsWithClock("n", "1", single.now)
@@ -196,19 +197,22 @@ func TestServerStatsSendAppendReqsMatchesOneByOne(t *testing.T) {
 		batched.advance(100 * time.Millisecond)
 		single.advance(100 * time.Millisecond)
 	}
-	for range 10 {
-		record(3, 7)
+	batches := [][2]int{{5, 0}, {7, 3}, {1, 4}, {199, 1000}, {2, 9}, {3, 3}, {250, 1001}, {64, 6400}, {130, 7}}
+	for range 70 {
+		batches = append(batches, [2]int{3, 7})
 	}
-	if a.JSON() == nil || string(a.JSON()) != string(b.JSON()) {
-		t.Errorf("batched %s\nsingle  %s", a.JSON(), b.JSON())
-	}
-	record(250, 1000)
-	if string(a.JSON()) != string(b.JSON()) {
-		t.Errorf("after a batch beyond the window: batched %s\nsingle  %s", a.JSON(), b.JSON())
+	batches = append(batches, [2]int{5, 11}, [2]int{200, 1}, [2]int{1, 0})
+	sent := 0
+	for i, batch := range batches {
+		record(batch[0], batch[1])
+		sent += batch[0]
+		if a.JSON() == nil || string(a.JSON()) != string(b.JSON()) {
+			t.Fatalf("after batch %d %v: batched %s\nsingle  %s", i, batch, a.JSON(), b.JSON())
+		}
 	}
 	a.SendAppendReqs(0, 10)
-	if a.SendAppendRequestCnt != 280 {
-		t.Errorf("sent count %d, want 280", a.SendAppendRequestCnt)
+	if a.SendAppendRequestCnt != uint64(sent) {
+		t.Errorf("sent count %d, want %d", a.SendAppendRequestCnt, sent)
 	}
 }
 

@@ -27,13 +27,13 @@ type msgAppV2Decoder struct {
 	ends  []int
 	size  int
 	// layouts holds the chunks small single-entry messages come from.
-	layouts oneEntryLayouts
+	layouts oneEntryLayouts[appBox]
 }
 
 func newMsgAppV2Decoder(r io.Reader, local, remote uint64, limit uint64) *msgAppV2Decoder {
 	br, _ := r.(*bufio.Reader)
 	return &msgAppV2Decoder{r: r, br: br, local: local, remote: remote, limit: limit,
-		layouts: oneEntryLayouts{perChunk: slabChunkLen}}
+		layouts: oneEntryLayouts[appBox]{perChunk: slabChunkLen}}
 }
 
 func (dec *msgAppV2Decoder) decode() (*raftpb.Message, error) {
@@ -199,7 +199,7 @@ func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
 // oneSmallEntry decodes the common record, a single entry with its bytes
 // in the slab, parsing it once to size the smallest layout that holds its
 // data. It reports false for anything else.
-func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte) (*messageBox, slabs, bool) {
+func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte) (*appBox, slabs, bool) {
 	if len(spans) != 1 || len(spans[0]) >= ownCopyBytes || dec.handsOver(raw) {
 		return nil, slabs{}, false
 	}
@@ -233,11 +233,11 @@ func (dec *msgAppV2Decoder) handsOver(raw []byte) bool {
 
 // entrySlabs prepares the memory of a message with the entries in spans.
 // raw, on the general path, holds them back to back.
-func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox, slabs) {
+func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*appBox, slabs) {
 	if dec.handsOver(raw) {
 		box, d := newMessageSlabs(len(spans), 0)
 		d.alias = true
-		return box, d
+		return &box.appBox, d
 	}
 	byteLen := 0
 	for _, e := range spans {
@@ -245,15 +245,14 @@ func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*messageBox,
 			byteLen += len(e)
 		}
 	}
-	var box *messageBox
-	var d slabs
 	if len(spans) == 1 {
-		box, d = dec.layouts.alloc(byteLen) // from a chunk, like small ones
-	} else {
-		box, d = newMessageSlabs(len(spans), byteLen)
+		box, d := dec.layouts.alloc(byteLen) // from a chunk, like small ones
+		d.ownFrom = ownCopyBytes
+		return box, d
 	}
+	box, d := newMessageSlabs(len(spans), byteLen)
 	d.ownFrom = ownCopyBytes
-	return box, d
+	return &box.appBox, d
 }
 
 // appHeaderSize is the protobuf size of the fields an AppEntries record

@@ -15,12 +15,22 @@ import (
 // proto.Unmarshal, so results and errors never differ. The result never
 // aliases the input.
 
-// messageBox holds a message and the scalars its pointer fields point to.
+// appBox holds a MsgApp rebuilt from a msgappv2 fast-path record and the
+// scalars its pointer fields point to: only the fields such a record sets,
+// since every byte of it is zeroed on allocation and scanned by the
+// garbage collector.
+type appBox struct {
+	msg                                    raftpb.Message
+	typ                                    raftpb.MessageType
+	to, from, term, logTerm, index, commit uint64
+}
+
+// messageBox holds any decoded message and the scalars its pointer fields
+// point to.
 type messageBox struct {
-	msg                                                      raftpb.Message
-	typ                                                      raftpb.MessageType
-	to, from, term, logTerm, index, commit, rejectHint, vote uint64
-	reject                                                   bool
+	appBox
+	rejectHint, vote uint64
+	reject           bool
 }
 
 // entryBox holds an entry and the scalars its pointer fields point to.
@@ -30,24 +40,24 @@ type entryBox struct {
 	term, index uint64
 }
 
-// messageWithOneEntry lays out a message with a single entry in one
+// withOneEntry lays out a message (box B) with a single entry in one
 // allocation: the common MsgApp. A small entry's bytes fit inline too, in
 // the smaller of two layouts that holds them (every byte of a layout is
 // zeroed on allocation and adds to the garbage collector's work); larger
 // bytes go to a slab or a copy of their own.
-type messageWithOneEntry struct {
-	box   messageBox
+type withOneEntry[B any] struct {
+	box   B
 	entry [1]entryBox
 	ptr   [1]*raftpb.Entry
 }
 
-type oneEntryWithSmallBytes struct {
-	messageWithOneEntry
+type withOneSmallEntry[B any] struct {
+	withOneEntry[B]
 	inline [smallInlineBytes]byte
 }
 
-type oneEntryWithBytes struct {
-	messageWithOneEntry
+type withOneMidEntry[B any] struct {
+	withOneEntry[B]
 	inline [inlineBytes]byte
 }
 
@@ -63,7 +73,7 @@ const (
 // byte fields add up to at most byteLen.
 func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
 	if n == 1 {
-		var one oneEntryLayouts // one allocation per layout
+		var one oneEntryLayouts[messageBox] // one allocation per layout
 		return one.alloc(byteLen)
 	}
 	var d slabs
@@ -74,31 +84,31 @@ func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
 	return &messageBox{}, d
 }
 
-// oneEntryLayouts hands out single-entry message layouts, perChunk of a
-// kind per allocation (see slabChunk); zero or one allocates each on its
-// own.
-type oneEntryLayouts struct {
+// oneEntryLayouts hands out single-entry message layouts with box B,
+// perChunk of a kind per allocation (see slabChunk); zero or one
+// allocates each on its own.
+type oneEntryLayouts[B any] struct {
 	perChunk int
-	bare     slabChunk[messageWithOneEntry]
-	small    slabChunk[oneEntryWithSmallBytes]
-	mid      slabChunk[oneEntryWithBytes]
+	bare     slabChunk[withOneEntry[B]]
+	small    slabChunk[withOneSmallEntry[B]]
+	mid      slabChunk[withOneMidEntry[B]]
 }
 
 // alloc lays out a message with one entry whose byte fields add up to at
 // most byteLen, in the smallest layout that holds them.
-func (l *oneEntryLayouts) alloc(byteLen int) (*messageBox, slabs) {
+func (l *oneEntryLayouts[B]) alloc(byteLen int) (*B, slabs) {
 	var d slabs
-	var one *messageWithOneEntry
+	var one *withOneEntry[B]
 	switch {
 	case byteLen == 0:
 		// No bytes to store (or large ones stored on their own).
 		one, d.bytes = l.bare.next(l.perChunk), []byte{}
 	case byteLen <= smallInlineBytes:
 		b := l.small.next(l.perChunk)
-		one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
+		one, d.bytes = &b.withOneEntry, b.inline[:0:byteLen]
 	case byteLen <= inlineBytes:
 		b := l.mid.next(l.perChunk)
-		one, d.bytes = &b.messageWithOneEntry, b.inline[:0:byteLen]
+		one, d.bytes = &b.withOneEntry, b.inline[:0:byteLen]
 	default:
 		// Too large to inline: each byte field gets an exact copy of its
 		// own, which append makes without zeroing it first.
@@ -116,8 +126,8 @@ func (l *oneEntryLayouts) alloc(byteLen int) (*messageBox, slabs) {
 type slabChunk[T any] struct{ free []T }
 
 // slabChunkLen, the decoder's values per array, fills an 8 KiB size class
-// with the small layout.
-const slabChunkLen = 17
+// with the small MsgApp layout (440 bytes).
+const slabChunkLen = 18
 
 // next returns the next value, allocating an array of n when the last one
 // is used up.

@@ -132,17 +132,10 @@ func TestPeerSendAllQueuesRunsPerChannel(t *testing.T) {
 		msg(raftpb.MsgApp, 1, 2, 4), msg(raftpb.MsgApp, 1, 2, 5), msg(raftpb.MsgApp, 1, 2, 6),
 		msg(raftpb.MsgHeartbeat, 1, 2, 7),
 	})
-	terms := func(ms []*raftpb.Message) []uint64 {
-		var out []uint64
-		for _, m := range ms {
-			out = append(out, m.GetTerm())
-		}
-		return out
-	}
-	if got := terms(p.msgAppV2Writer.queue.take()); !utEqualTerms(got, []uint64{1, 2, 4}) {
+	if got := utTerms(p.msgAppV2Writer.queue.take()); !utEqualTerms(got, []uint64{1, 2, 4}) {
 		t.Errorf("msgappv2 queue holds terms %v, want [1 2 4]", got)
 	}
-	if got := terms(p.writer.queue.take()); !utEqualTerms(got, []uint64{3, 7}) {
+	if got := utTerms(p.writer.queue.take()); !utEqualTerms(got, []uint64{3, 7}) {
 		t.Errorf("message queue holds terms %v, want [3 7]", got)
 	}
 	if got := f.unreachable(); len(got) != 2 {

@@ -95,19 +95,23 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 	// and at most one wake-up of the consumer for the lot. The batch goes
 	// out once the buffer is used up, before the reader waits for more
 	// (a record only partly buffered is the rest of a write in flight).
-	in := inbound{msgs: make([]*raftpb.Message, 0, deliverBatchSize)}
+	// The batch is an array on this goroutine's stack: storing into it
+	// needs no write barrier.
+	var batch [deliverBatchSize]*raftpb.Message
+	var in inbound
 	for {
 		m, err := dec.decode()
 		if err != nil {
-			r.handOver(&in)
+			r.handOver(&in, batch[:in.msgs])
 			return err
 		}
 		r.countReceived(&in, m, dec.lastSize())
 		if !r.paused.Load() && !isLinkHeartbeat(m) {
-			in.msgs = append(in.msgs, m)
+			batch[in.msgs] = m
+			in.msgs++
 		}
-		if len(in.msgs) == cap(in.msgs) || body.Buffered() == 0 {
-			r.handOver(&in)
+		if in.msgs == len(batch) || body.Buffered() == 0 {
+			r.handOver(&in, batch[:in.msgs])
 		}
 	}
 }
@@ -116,19 +120,20 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 // them over.
 const deliverBatchSize = 64
 
-// inbound is what the reader has decoded but not yet handed over.
+// inbound counts what the reader has decoded but not yet handed over.
 type inbound struct {
-	msgs []*raftpb.Message
+	msgs int // in the reader's batch
 	// peerBytes is the size of everything decoded from the peer since the
 	// last hand-over, delivered or not, for its received-bytes series.
 	peerBytes int
 }
 
-// handOver delivers in's messages and counts their bytes, and empties in.
-func (r *streamReader) handOver(in *inbound) {
-	r.deliverAll(in.msgs)
-	clear(in.msgs)
-	in.msgs = in.msgs[:0]
+// handOver delivers batch, in's messages, counts their bytes, and empties
+// both.
+func (r *streamReader) handOver(in *inbound, batch []*raftpb.Message) {
+	r.deliverAll(batch)
+	clear(batch)
+	in.msgs = 0
 	if in.peerBytes > 0 {
 		r.receivedBytes.Add(float64(in.peerBytes))
 		in.peerBytes = 0
@@ -154,11 +159,18 @@ const streamReadBufSize = 16 << 10
 // raft retransmits what it needs. It reuses ms.
 func (r *streamReader) deliverAll(ms []*raftpb.Message) {
 	rest := ms[:0]
-	for _, m := range ms {
-		if m.GetType() != raftpb.MsgProp {
+	for i, m := range ms {
+		switch {
+		case m.GetType() == raftpb.MsgProp:
+			if !r.propq.offer(m) {
+				r.dropped(m)
+			}
+		case len(rest) == i:
+			// Nothing removed yet: m is in place already, and storing it
+			// again would cost a write barrier while the GC runs.
+			rest = rest[:i+1]
+		default:
 			rest = append(rest, m)
-		} else if !r.propq.offer(m) {
-			r.dropped(m)
 		}
 	}
 	for _, m := range rest[r.recvq.offerAll(rest):] {

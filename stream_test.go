@@ -553,6 +553,22 @@ func TestStreamReaderDialFailureAdvancesPicker(t *testing.T) {
 	}
 }
 
+func TestStreamReaderDeliverAllSplitsProposals(t *testing.T) {
+	r, recvq := utRoomyReader(t, streamTypeMessage)
+	r.propq = newMsgQueue(8)
+	batch := []*raftpb.Message{
+		msg(raftpb.MsgApp, 2, 1, 1), msg(raftpb.MsgApp, 2, 1, 2), msg(raftpb.MsgProp, 2, 1, 3),
+		msg(raftpb.MsgApp, 2, 1, 4), msg(raftpb.MsgProp, 2, 1, 5), msg(raftpb.MsgHeartbeat, 2, 1, 6),
+	}
+	r.deliverAll(batch)
+	if got := utTerms(recvq.take()); !utEqualTerms(got, []uint64{1, 2, 4, 6}) {
+		t.Errorf("receive queue got terms %v, want [1 2 4 6] in order", got)
+	}
+	if got := utTerms(r.propq.take()); !utEqualTerms(got, []uint64{3, 5}) {
+		t.Errorf("proposal queue got terms %v, want [3 5]", got)
+	}
+}
+
 func TestStreamReaderDelivers(t *testing.T) {
 	f := utNewFixture(t, nil)
 	r, recvq, propq := utNewReader(t, f, streamTypeMessage, nil, "http://localhost:2380")

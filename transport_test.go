@@ -47,6 +47,15 @@ func utDrain(c chan *raftpb.Message) []uint64 {
 	}
 }
 
+// utTerms returns the terms of ms, in order.
+func utTerms(ms []*raftpb.Message) []uint64 {
+	var out []uint64
+	for _, m := range ms {
+		out = append(out, m.GetTerm())
+	}
+	return out
+}
+
 func utEqualTerms(a, b []uint64) bool {
 	if len(a) != len(b) {
 		return false

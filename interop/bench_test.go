@@ -24,9 +24,9 @@ func BenchmarkStreams(b *testing.B) {
 	for _, dir := range directions(ours, etcd) {
 		// The log index continues across sub-benchmarks of a direction.
 		var index uint64
-		for _, size := range []int{64, 1 << 10, 64 << 10} {
-			b.Run(fmt.Sprintf("%s/msgapp/size=%s", dir.name, sizeName(size)), func(b *testing.B) {
-				benchMsgApp(b, dir, size, &index)
+		for _, shape := range msgAppShapes() {
+			b.Run(dir.name+"/msgapp/"+shape.name, func(b *testing.B) {
+				benchMsgApp(b, dir, shape.size, &index)
 			})
 		}
 		b.Run(dir.name+"/message/heartbeat", func(b *testing.B) {

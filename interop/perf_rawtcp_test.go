@@ -22,15 +22,8 @@ const rawBufSize = 64 << 10
 // with a 64 KiB bufio.Reader and io.ReadFull. No encoding, no HTTP. One op
 // is one frame; its payload matches the MsgApp case of the same name.
 func BenchmarkRawTCP(b *testing.B) {
-	cases := []struct {
-		name    string
-		payload int
-	}{
-		{"size=64B", 64}, {"size=1KiB", 1 << 10}, {"size=64KiB", 64 << 10},
-		{batchCase, batchEntries * batchEntrySize},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) { benchRawFrames(b, c.payload) })
+	for _, s := range allShapes() {
+		b.Run(s.name, func(b *testing.B) { benchRawFrames(b, s.payload()) })
 	}
 }
 

@@ -20,17 +20,38 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// msgAppSizes are the single-entry sizes of BenchmarkMsgApp.
-var msgAppSizes = []int{64, 1 << 10, 64 << 10}
-
 // Shape of BenchmarkMsgAppBatch: 64 entries of 128 bytes per MsgApp.
 const (
 	batchEntries   = 64
 	batchEntrySize = 128
 )
 
-// batchCase names the batch shape.
-var batchCase = fmt.Sprintf("entries=%dx%s", batchEntries, sizeName(batchEntrySize))
+// msgShape is the MsgApps of one case: entries entries of size bytes.
+// Its name is the case's in every benchmark that has it, which is how
+// benchtable pairs a case with its raw TCP baseline.
+type msgShape struct {
+	name          string
+	entries, size int
+}
+
+func singleEntry(size int) msgShape { return msgShape{"size=" + sizeName(size), 1, size} }
+
+// payload is the entry bytes of one message.
+func (s msgShape) payload() int { return s.entries * s.size }
+
+// msgAppShapes are BenchmarkMsgApp's cases: one entry of 64 B, 1 KiB and
+// 64 KiB.
+func msgAppShapes() []msgShape {
+	return []msgShape{singleEntry(64), singleEntry(1 << 10), singleEntry(64 << 10)}
+}
+
+// batchShape is BenchmarkMsgAppBatch's case.
+func batchShape() msgShape {
+	return msgShape{fmt.Sprintf("entries=%dx%s", batchEntries, sizeName(batchEntrySize)), batchEntries, batchEntrySize}
+}
+
+// allShapes are every MsgApp case of the suite.
+func allShapes() []msgShape { return append(msgAppShapes(), batchShape()) }
 
 // startBenchPairs starts one connected pair per implementation.
 func startBenchPairs(b *testing.B, entries, entrySize int) map[string]*perfPair {
@@ -47,11 +68,12 @@ func startBenchPairs(b *testing.B, entries, entrySize int) map[string]*perfPair 
 // seen it. allocs/op is end to end (both Transports share the process),
 // including the driver's (none per message: msgBuilder recycles them).
 func BenchmarkMsgApp(b *testing.B) {
-	pairs := startBenchPairs(b, 1, msgAppSizes[0])
-	for _, size := range msgAppSizes {
-		b.Run("size="+sizeName(size), func(b *testing.B) {
+	shapes := msgAppShapes()
+	pairs := startBenchPairs(b, shapes[0].entries, shapes[0].size)
+	for _, shape := range shapes {
+		b.Run(shape.name, func(b *testing.B) {
 			for _, impl := range benchImpls {
-				b.Run("impl="+impl, func(b *testing.B) { benchMsgApps(b, pairs[impl], 1, size) })
+				b.Run("impl="+impl, func(b *testing.B) { benchMsgApps(b, pairs[impl], shape) })
 			}
 		})
 	}
@@ -59,12 +81,11 @@ func BenchmarkMsgApp(b *testing.B) {
 
 // BenchmarkMsgAppBatch measures MsgApps carrying 64 entries of 128 B.
 func BenchmarkMsgAppBatch(b *testing.B) {
-	pairs := startBenchPairs(b, batchEntries, batchEntrySize)
-	b.Run(batchCase, func(b *testing.B) {
+	shape := batchShape()
+	pairs := startBenchPairs(b, shape.entries, shape.size)
+	b.Run(shape.name, func(b *testing.B) {
 		for _, impl := range benchImpls {
-			b.Run("impl="+impl, func(b *testing.B) {
-				benchMsgApps(b, pairs[impl], batchEntries, batchEntrySize)
-			})
+			b.Run("impl="+impl, func(b *testing.B) { benchMsgApps(b, pairs[impl], shape) })
 		}
 	})
 }
@@ -72,8 +93,8 @@ func BenchmarkMsgAppBatch(b *testing.B) {
 // benchMsgApps sends b.N MsgApps of the given shape over p and waits until
 // the follower processed them all, then checks that nothing was dropped or
 // reported unreachable and that the msgappv2 stream carried them.
-func benchMsgApps(b *testing.B, p *perfPair, entries, entrySize int) {
-	p.apps.setShape(entries, entrySize)
+func benchMsgApps(b *testing.B, p *perfPair, shape msgShape) {
+	p.apps.setShape(shape.entries, shape.size)
 	if err := p.apps.sendAndDrain(sendWindow); err != nil { // warm up this shape
 		b.Fatal(err)
 	}
@@ -104,11 +125,7 @@ func benchMsgApps(b *testing.B, p *perfPair, entries, entrySize int) {
 // BenchmarkMsgAppBuild only builds the messages the MsgApp benchmarks
 // send: subtract its allocs/op and B/op from theirs to get the Transport's.
 func BenchmarkMsgAppBuild(b *testing.B) {
-	shapes := []struct {
-		name          string
-		entries, size int
-	}{{"size=64B", 1, 64}, {"size=1KiB", 1, 1 << 10}, {"size=64KiB", 1, 64 << 10}, {batchCase, batchEntries, batchEntrySize}}
-	for _, s := range shapes {
+	for _, s := range allShapes() {
 		b.Run(s.name, func(b *testing.B) {
 			mb := newMsgBuilder(leaderID, followerID, s.entries, s.size)
 			buf := make([]*raftpb.Message, sendBatch)

@@ -172,8 +172,10 @@ func (p *peer) sendAll(msgs []*raftpb.Message) {
 	for len(msgs) > 0 {
 		c, name := p.pick(msgs[0])
 		run := 1
-		for run < len(msgs) && p.sameChannel(c, msgs[run]) {
-			run++
+		for ; run < len(msgs); run++ {
+			if next, _ := p.pick(msgs[run]); next != c {
+				break
+			}
 		}
 		queued := c.offerAll(msgs[:run])
 		for _, m := range msgs[queued:run] {
@@ -181,12 +183,6 @@ func (p *peer) sendAll(msgs []*raftpb.Message) {
 		}
 		msgs = msgs[run:]
 	}
-}
-
-// sameChannel reports whether pick would choose c for m.
-func (p *peer) sameChannel(c outbox, m *raftpb.Message) bool {
-	next, _ := p.pick(m)
-	return next == c
 }
 
 // dropped reports m, which its channel had no room for.

@@ -3,6 +3,7 @@ package interop
 import (
 	"fmt"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -44,12 +45,15 @@ type msgBuilder struct {
 	next     int // ring slot to use next
 }
 
-// recycleLen is how many messages the ring holds. A message's slot is
-// reused only after the follower processed more than recycleLen-sendWindow
-// later messages: more than a stream queue holds (4,096), so both
-// Transports' writers have encoded it and, as the race detector sees it,
-// synchronized with a later Send since (our writer by taking a later
-// batch under the queue's lock, etcd's by receiving from its channel).
+// recycleLen is how many messages the ring holds. A slot is reused only
+// once the follower has processed at least recycleLen-sendWindow later
+// messages, all carried in order by the msgappv2 stream (a run in which any
+// message took the pipeline fails). By then the writer that encoded the
+// old message has synchronized with a later Send, in the memory model's
+// terms: ours has taken a later batch under its queue's lock (the window
+// keeps a batch under 2,048 messages); etcd's has received 4,096 later
+// messages from its buffered channel, which orders its reads before the
+// Send that fills the slot again.
 const recycleLen = 8192
 
 func newMsgBuilder(from, to uint64, entries, entrySize int) *msgBuilder {
@@ -74,9 +78,11 @@ func (mb *msgBuilder) fill(out []*raftpb.Message) {
 	}
 	if mb.ring == nil {
 		mb.ring = make([]*raftpb.Message, recycleLen)
+		last := mb.index
 		for i := 0; i < recycleLen; i += sendBatch {
 			mb.build(mb.ring[i : i+sendBatch])
 		}
+		mb.index = last // every slot is rewritten when used
 	}
 	for i := range out {
 		m := mb.ring[mb.next]
@@ -176,4 +182,28 @@ func (d *appDriver) sendAndDrain(n int) error {
 		return err
 	}
 	return d.drain()
+}
+
+func TestMsgBuilderContinuesLog(t *testing.T) {
+	for _, shape := range allShapes() {
+		mb := newMsgBuilder(leaderID, followerID, shape.entries, shape.size)
+		mb.index = 100
+		want := uint64(100) // the Index the next message must carry
+		out := make([]*raftpb.Message, sendBatch)
+		// Past the ring's end, so recycled messages are checked too.
+		for range recycleLen/sendBatch + 2 {
+			mb.fill(out)
+			for _, m := range out {
+				if m.GetIndex() != want || m.GetCommit() != want {
+					t.Fatalf("%s: message with Index %d, Commit %d, want %d", shape.name, m.GetIndex(), m.GetCommit(), want)
+				}
+				for _, e := range m.GetEntries() {
+					want++
+					if e.GetIndex() != want || len(e.GetData()) != shape.size {
+						t.Fatalf("%s: entry Index %d with %d bytes, want Index %d with %d", shape.name, e.GetIndex(), len(e.GetData()), want, shape.size)
+					}
+				}
+			}
+		}
+	}
 }

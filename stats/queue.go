@@ -9,6 +9,14 @@ const rateWindow = 200
 // reported as zero: a server that stopped sending has no current rate.
 const rateStaleAfter = time.Second
 
+// RequestStats records one append request: when it was sent or received
+// and its size in bytes. It is kept because etcd's v2stats exports it; the
+// rate window stores groups of requests recorded together instead.
+type RequestStats struct {
+	SendingTime time.Time
+	Size        int
+}
+
 // rateQueue holds the most recent rateWindow requests, as groups recorded
 // at one instant: a Send call's MsgApps cost one entry, not one each. It
 // has no lock of its own: ServerStats guards it with its mutex. Its zero

@@ -92,12 +92,14 @@ func BenchmarkMsgAppV2Decode(b *testing.B) {
 				m.Entries = []*raftpb.Entry{{Term: proto.Uint64(1), Index: proto.Uint64(index + 1), Data: make([]byte, size)}}
 				return m
 			}
+			// The full record, then one fast-path record to replay.
+			first := 0
 			for i := range uint64(2) {
+				first = buf.Len()
 				if err := enc.encode(app(i)); err != nil {
 					b.Fatal(err)
 				}
 			}
-			first := buf.Len() - len(enc.buf) // the full record, then one fast-path record
 			r := &replayReader{head: buf.Bytes()[:first], loop: buf.Bytes()[first:]}
 			dec := newMsgAppV2Decoder(bufio.NewReaderSize(r, streamReadBufSize), 1, 2, 1<<30)
 			b.SetBytes(int64(size))

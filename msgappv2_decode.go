@@ -153,9 +153,10 @@ func (dec *msgAppV2Decoder) decodeEntries() (*raftpb.Message, error) {
 // commit. raw, if set, holds every entry back to back in a buffer of the
 // decoder's own, which a large record hands over to the message.
 func (dec *msgAppV2Decoder) buildApp(spans [][]byte, raw []byte, commit uint64) (*raftpb.Message, error) {
-	box, d, ok := dec.oneSmallEntry(spans, raw)
+	var d slabs
+	box, ok := dec.oneSmallEntry(spans, raw, &d)
 	if !ok {
-		box, d = dec.entrySlabs(spans, raw)
+		box = dec.entrySlabs(spans, raw, &d)
 		if err := d.decodeEntries(spans); err != nil {
 			return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 entry: %w", err)
 		}
@@ -199,18 +200,18 @@ func (dec *msgAppV2Decoder) lastSize() int { return dec.size }
 // oneSmallEntry decodes the common record, a single entry with its bytes
 // in the slab, parsing it once to size the smallest layout that holds its
 // data. It reports false for anything else.
-func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte) (*appBox, slabs, bool) {
+func (dec *msgAppV2Decoder) oneSmallEntry(spans [][]byte, raw []byte, d *slabs) (*appBox, bool) {
 	if len(spans) != 1 || len(spans[0]) >= ownCopyBytes || dec.handsOver(raw) {
-		return nil, slabs{}, false
+		return nil, false
 	}
 	f, ok := parseEntry(spans[0])
 	if !ok {
-		return nil, slabs{}, false
+		return nil, false
 	}
-	box, d := dec.layouts.alloc(len(f.data))
+	box := dec.layouts.alloc(len(f.data), d)
 	d.placeEntry(&f)
 	d.ptrs[0] = &d.entries[0].entry
-	return box, d, true
+	return box, true
 }
 
 // ownCopyBytes is the entry size from which an entry's Data gets an
@@ -231,13 +232,14 @@ func (dec *msgAppV2Decoder) handsOver(raw []byte) bool {
 	return len(raw) > 0 && dec.scratch == nil
 }
 
-// entrySlabs prepares the memory of a message with the entries in spans.
-// raw, on the general path, holds them back to back.
-func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*appBox, slabs) {
+// entrySlabs prepares the memory of a message with the entries in spans,
+// setting d to its slabs. raw, on the general path, holds them back to
+// back.
+func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte, d *slabs) *appBox {
 	if dec.handsOver(raw) {
-		box, d := newMessageSlabs(len(spans), 0)
+		box := newMessageSlabs(len(spans), 0, d)
 		d.alias = true
-		return &box.appBox, d
+		return &box.appBox
 	}
 	byteLen := 0
 	for _, e := range spans {
@@ -245,14 +247,11 @@ func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte) (*appBox, sla
 			byteLen += len(e)
 		}
 	}
-	if len(spans) == 1 {
-		box, d := dec.layouts.alloc(byteLen) // from a chunk, like small ones
-		d.ownFrom = ownCopyBytes
-		return box, d
-	}
-	box, d := newMessageSlabs(len(spans), byteLen)
 	d.ownFrom = ownCopyBytes
-	return &box.appBox, d
+	if len(spans) == 1 {
+		return dec.layouts.alloc(byteLen, d) // from a chunk, like small ones
+	}
+	return &newMessageSlabs(len(spans), byteLen, d).appBox
 }
 
 // appHeaderSize is the protobuf size of the fields an AppEntries record

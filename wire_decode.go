@@ -70,18 +70,19 @@ const (
 )
 
 // newMessageSlabs allocates a message box and room for n entries, whose
-// byte fields add up to at most byteLen.
-func newMessageSlabs(n, byteLen int) (*messageBox, slabs) {
+// byte fields add up to at most byteLen, and sets d to the room. (Filling
+// the caller's slabs rather than returning them spares copying them out
+// through every frame of the decoder's hot path.)
+func newMessageSlabs(n, byteLen int, d *slabs) *messageBox {
 	if n == 1 {
 		var one oneEntryLayouts[messageBox] // one allocation per layout
-		return one.alloc(byteLen)
+		return one.alloc(byteLen, d)
 	}
-	var d slabs
 	d.bytes = make([]byte, 0, byteLen)
 	if n > 0 {
 		d.entries, d.ptrs = make([]entryBox, 0, n), make([]*raftpb.Entry, n)
 	}
-	return &messageBox{}, d
+	return &messageBox{}
 }
 
 // oneEntryLayouts hands out single-entry message layouts with box B,
@@ -95,9 +96,9 @@ type oneEntryLayouts[B any] struct {
 }
 
 // alloc lays out a message with one entry whose byte fields add up to at
-// most byteLen, in the smallest layout that holds them.
-func (l *oneEntryLayouts[B]) alloc(byteLen int) (*B, slabs) {
-	var d slabs
+// most byteLen, in the smallest layout that holds them, and sets d to its
+// slabs.
+func (l *oneEntryLayouts[B]) alloc(byteLen int, d *slabs) *B {
 	var one *withOneEntry[B]
 	switch {
 	case byteLen == 0:
@@ -115,7 +116,7 @@ func (l *oneEntryLayouts[B]) alloc(byteLen int) (*B, slabs) {
 		one, d.bytes, d.own = l.bare.next(l.perChunk), []byte{}, true
 	}
 	d.entries, d.ptrs = one.entry[:0:1], one.ptr[:]
-	return &one.box, d
+	return &one.box
 }
 
 // slabChunk hands out zeroed values of T carved from arrays, so a stream
@@ -163,7 +164,8 @@ func fastDecodeMessage(b []byte) (*raftpb.Message, bool) {
 	if !ok {
 		return nil, false
 	}
-	box, d := newMessageSlabs(entries, byteLen)
+	var d slabs
+	box := newMessageSlabs(entries, byteLen, &d)
 	if !d.fillMessage(box, b) {
 		return nil, false
 	}

@@ -113,10 +113,15 @@ func noEOF(err error) error {
 // messages; rarer, larger messages get a buffer of their own.
 const scratchKeepBytes = 1 << 20
 
-// keepScratch returns buf if it is small enough to keep around.
-func keepScratch(buf []byte) []byte {
-	if cap(buf) > scratchKeepBytes {
-		return nil
+// keepScratch makes buf, built on *scratch[:0], the scratch for the next
+// message, or drops it if it is too large to keep around. Only a new
+// buffer is stored: storing the same one again would cost a write barrier
+// per message while the garbage collector runs. Users take scratch[:0].
+func keepScratch(scratch *[]byte, buf []byte) {
+	switch {
+	case cap(buf) > scratchKeepBytes:
+		*scratch = nil
+	case cap(buf) != cap(*scratch):
+		*scratch = buf
 	}
-	return buf
 }

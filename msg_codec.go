@@ -35,7 +35,8 @@ func (enc *messageEncoder) encode(m *raftpb.Message) error {
 	if err != nil {
 		return err
 	}
-	enc.buf, enc.size = keepScratch(buf), len(buf)-8
+	keepScratch(&enc.buf, buf)
+	enc.size = len(buf) - 8
 	_, err = enc.w.Write(buf)
 	return err
 }
@@ -75,7 +76,8 @@ func (dec *messageDecoder) decode() (*raftpb.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec.scratch, dec.size = keepScratch(payload), len(payload)
+	keepScratch(&dec.scratch, payload)
+	dec.size = len(payload)
 	m, err := decodeMessage(payload)
 	if err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal message frame: %w", err)

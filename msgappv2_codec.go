@@ -62,11 +62,7 @@ func (enc *msgAppV2Encoder) encode(m *raftpb.Message) error {
 	if err != nil {
 		return err
 	}
-	if cap(buf) != cap(enc.buf) {
-		// Grown: keep the new scratch (storing it unchanged would cost a
-		// write barrier per record while the garbage collector runs).
-		enc.buf = keepScratch(buf)
-	}
+	keepScratch(&enc.buf, buf)
 	_, err = enc.w.Write(buf)
 	return err
 }

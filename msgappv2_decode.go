@@ -123,7 +123,8 @@ func (dec *msgAppV2Decoder) decodeFull() (*raftpb.Message, error) {
 	if err != nil {
 		return nil, noEOF(err)
 	}
-	dec.scratch, dec.size = keepScratch(payload), len(payload)
+	keepScratch(&dec.scratch, payload)
+	dec.size = len(payload)
 	m, err := decodeMessage(payload)
 	if err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 message: %w", err)
@@ -292,7 +293,8 @@ func (dec *msgAppV2Decoder) readEntries(count uint64) (raw []byte, spans [][]byt
 		}
 		ends = append(ends, len(raw))
 	}
-	dec.scratch, dec.ends = keepScratch(raw), ends
+	keepScratch(&dec.scratch, raw)
+	dec.ends = ends
 	if cap(ends) > maxKeptEnds {
 		dec.ends = nil // used for this record only, not pinned afterwards
 	}

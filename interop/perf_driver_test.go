@@ -67,9 +67,6 @@ func newMsgBuilder(from, to uint64, entries, entrySize int) *msgBuilder {
 	}
 }
 
-// payload is the entry bytes one message carries.
-func (mb *msgBuilder) payload() int { return mb.entries * len(mb.data) }
-
 // fill fills out with messages that continue the log.
 func (mb *msgBuilder) fill(out []*raftpb.Message) {
 	if mb.entries != 1 {

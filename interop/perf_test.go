@@ -99,7 +99,7 @@ func benchMsgApps(b *testing.B, p *perfPair, shape msgShape) {
 		b.Fatal(err)
 	}
 	before := p.counts()
-	b.SetBytes(int64(p.apps.build.payload()))
+	b.SetBytes(int64(shape.payload()))
 	b.ReportAllocs()
 	var mem0, mem1 runtime.MemStats
 	runtime.ReadMemStats(&mem0)
@@ -116,7 +116,7 @@ func benchMsgApps(b *testing.B, p *perfPair, shape msgShape) {
 	if err := p.check(before); err != nil {
 		b.Fatal(err)
 	}
-	if got, least := p.counts().msgApp-before.msgApp, int64(b.N*p.apps.build.payload())-countSlack; got < least {
+	if got, least := p.counts().msgApp-before.msgApp, int64(b.N*shape.payload())-countSlack; got < least {
 		b.Fatalf("%s: msgappv2 stream carried %d bytes, want at least %d", p.impl, got, least)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,8 @@ type faultConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	pumped sync.WaitGroup
+	// lost is set by the pump once it has discarded any bytes.
+	lost atomic.Bool
 
 	mu           sync.Mutex
 	pending      []byte
@@ -63,11 +66,16 @@ func (c *faultConn) start() *faultConn {
 }
 
 // pump reads the socket until it fails or the connection is closed.
+// Once it has discarded bytes it discards all later ones too, even after
+// the fault is healed: TCP never delivers bytes past a gap, and a stream
+// that resumed with bytes missing could hand a peer records that parse but
+// lie (a msgappv2 record after a lost one carries the wrong log index).
 func (c *faultConn) pump() {
 	for {
 		buf := make([]byte, readChunk)
 		n, err := c.Conn.Read(buf)
-		if n > 0 && !c.admit(n) {
+		if n > 0 && (c.lost.Load() || !c.admit(n)) {
+			c.lost.Store(true)
 			continue
 		}
 		ch := chunk{data: buf[:n], err: err, at: time.Now()}

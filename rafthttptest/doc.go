@@ -6,9 +6,12 @@
 // Every connection between two members is dialled and accepted through a
 // fault layer that wraps the sockets. Faults are set per directed link
 // (from → to) and are applied to the bytes that cross it: partitions,
-// latency, bandwidth caps, resets and blackholes. Message loss as raft sees
-// it (DropMessages) is applied between the Transport and the member's Raft.
-// Nothing is hooked inside the Transport itself.
+// latency, bandwidth caps, resets and blackholes. As over real TCP, a
+// connection that lost bytes to a partition or blackhole never carries
+// later ones, even once healed: the Transports must notice and connect
+// again. Message loss as raft sees it (DropMessages) is applied between the
+// Transport and the member's Raft. Nothing is hooked inside the Transport
+// itself.
 //
 // Members deliver to a Recorder unless WithRaft supplies a Raft. The
 // package is meant for tests: NewCluster takes a testing.TB and registers

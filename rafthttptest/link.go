@@ -19,7 +19,8 @@ type link struct {
 // linkFaults are the faults applied to one direction of traffic.
 type linkFaults struct {
 	// blocked discards the direction's bytes: the reader sees silence, the
-	// writer sees success, as behind a firewall that drops packets.
+	// writer sees success, as behind a firewall that drops packets. A
+	// connection that lost bytes stays silent after the fault is cleared.
 	blocked bool
 	// refuseDial makes from's new connections to `to` fail at once.
 	refuseDial bool

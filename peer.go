@@ -227,8 +227,8 @@ func (p *peer) sendSnap(m *snap.Message) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
-		m.CloseWithError(ErrStopped)
 		p.env.raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+		m.CloseWithError(ErrStopped)
 		return
 	}
 	p.wg.Go(func() { p.snapSender.send(p.ctx, m) })

@@ -25,7 +25,8 @@ type snapshotSender struct {
 }
 
 // send uploads m and reports the outcome to raft, the metrics and the
-// caller (m.CloseNotify). Cancelling ctx aborts the upload.
+// caller (m.CloseNotify), in that order, so whoever waits on CloseNotify
+// finds the others already told. Cancelling ctx aborts the upload.
 func (s *snapshotSender) send(ctx context.Context, m *snap.Message) {
 	start := time.Now()
 	index := m.GetSnapshot().GetMetadata().GetIndex()
@@ -36,13 +37,14 @@ func (s *snapshotSender) send(ctx context.Context, m *snap.Message) {
 		s.refuse(lg, m)
 		return
 	}
+	var err error
+	defer func() { m.CloseWithError(err) }() // deferred first, so it runs last
 	defer s.env.guard.snapSends.release()
 	s.env.metrics.snapshotSendInflights.WithLabelValues(to).Inc()
 	defer s.env.metrics.snapshotSendInflights.WithLabelValues(to).Dec()
 	lg.Info("sending database snapshot")
 
-	err := s.post(ctx, m)
-	m.CloseWithError(err)
+	err = s.post(ctx, m)
 	if err != nil {
 		lg.Warn("failed to send database snapshot", zap.Error(err))
 		s.status.deactivate(failure{channel: channelSnapshot, action: "post"}, err.Error())
@@ -65,9 +67,9 @@ func (s *snapshotSender) send(ctx context.Context, m *snap.Message) {
 // the snapshot later.
 func (s *snapshotSender) refuse(lg *zap.Logger, m *snap.Message) {
 	lg.Warn("refused to send database snapshot", zap.Error(errTooManySnapshotSends))
-	m.CloseWithError(errTooManySnapshotSends)
 	s.env.raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 	s.env.metrics.snapshotSendFailures.WithLabelValues(s.peerID.String()).Inc()
+	m.CloseWithError(errTooManySnapshotSends)
 }
 
 // post uploads the envelope and the DB bytes as one chunked body.

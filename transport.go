@@ -217,14 +217,15 @@ func (t *Transport) SendSnapshot(m *snap.Message) {
 		return
 	}
 	// Unlike etcd, raft hears of every failed snapshot, not only of those
-	// that failed in flight, so its progress never stays stuck.
+	// that failed in flight, so its progress never stays stuck. It hears
+	// before the caller's CloseNotify fires, as for a send that failed.
+	if t.Raft != nil {
+		t.Raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+	}
 	if stopped {
 		m.CloseWithError(ErrStopped)
 	} else {
 		m.CloseWithError(errMemberNotFound)
-	}
-	if t.Raft != nil {
-		t.Raft.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 	}
 }
 

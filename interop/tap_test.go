@@ -76,6 +76,8 @@ type requestRecord struct {
 	refused bool
 	// status is 0 until the handler writes the response header.
 	status int
+	// finished is set once the handler has returned: body is then whole.
+	finished bool
 	// body holds the start of a response that is not a working stream.
 	body []byte
 	// parser decodes the body of a 200 stream response.
@@ -115,6 +117,11 @@ func (t *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t.mu.Lock()
 	t.reqs = append(t.reqs, rec)
 	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		rec.finished = true
+		t.mu.Unlock()
+	}()
 	if r.Method == http.MethodPost && r.URL.Path == pathPipeline {
 		r.Body = &recordingBody{ReadCloser: r.Body, tap: t, rec: rec}
 	}
@@ -194,10 +201,13 @@ func (t *tap) posted(m *raftpb.Message) bool {
 
 // streamResponses returns the stream requests of kind from peer that were
 // answered with status (any answered status if 0), excluding refused ones.
+// A 200 counts once written, since the stream goes on; any other answer
+// only once its handler returned, so that its body is whole.
 func (t *tap) streamResponses(kind streamKind, from uint64, status int) []requestRecord {
 	return t.matching(func(r *requestRecord) bool {
 		k, ok := streamKindOf(r.path)
-		return ok && k == kind && r.from() == from && !r.refused && r.status != 0 &&
+		answered := r.status == http.StatusOK || (r.status != 0 && r.finished)
+		return ok && k == kind && r.from() == from && !r.refused && answered &&
 			(status == 0 || r.status == status)
 	})
 }

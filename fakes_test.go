@@ -20,6 +20,9 @@ type recordingRaft struct {
 	err       error
 	removedID uint64
 
+	// onSnapshotReport, when set, runs at each ReportSnapshot.
+	onSnapshotReport func()
+
 	mu          sync.Mutex
 	unreachable []uint64
 	snapReports []raft.SnapshotStatus
@@ -46,6 +49,9 @@ func (r *recordingRaft) ReportUnreachable(id uint64) {
 }
 
 func (r *recordingRaft) ReportSnapshot(_ uint64, status raft.SnapshotStatus) {
+	if r.onSnapshotReport != nil {
+		r.onSnapshotReport()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.snapReports = append(r.snapReports, status)

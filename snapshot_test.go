@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/snap"
+	"github.com/rafthttp/rafthttp/stats"
 )
 
 // utSnapMsg is a MsgSnap from 1 to 2 for the snapshot at index.
@@ -306,4 +308,116 @@ func TestHumanBytes(t *testing.T) {
 			t.Errorf("humanBytes(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
+}
+
+// closeHook is a snapshot body whose Close runs check. CloseWithError
+// closes the body just before CloseNotify fires, so check sees what
+// whoever waits on CloseNotify will find.
+type closeHook struct {
+	io.Reader
+	check func()
+}
+
+func (c closeHook) Close() error {
+	c.check()
+	return nil
+}
+
+// TestSnapshotOutcomeToldBeforeCloseNotify ends a snapshot send every way
+// it can end and checks, as the message is closed, that raft, the metrics
+// and the send limit already reflect the outcome.
+func TestSnapshotOutcomeToldBeforeCloseNotify(t *testing.T) {
+	answer := func(code int) utRoundTripper {
+		return func(*http.Request) (*http.Response, error) { return utResp(code, nil, ""), nil }
+	}
+	tests := []struct {
+		name       string
+		rt         utRoundTripper
+		slotsTaken bool // no send slot free: the send is refused
+		want       raft.SnapshotStatus
+		counter    string
+	}{
+		{name: "sent", rt: answer(http.StatusNoContent), want: raft.SnapshotFinish, counter: "etcd_network_snapshot_send_success"},
+		{name: "post failed", rt: answer(http.StatusInternalServerError), want: raft.SnapshotFailure, counter: "etcd_network_snapshot_send_failures"},
+		{name: "refused over the limit", rt: answer(http.StatusNoContent), slotsTaken: true, want: raft.SnapshotFailure, counter: "etcd_network_snapshot_send_failures"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := utNewFixture(t, func(tr *Transport) { tr.Limits.MaxConcurrentSnapshotSends = 1 })
+			f.env.snapshotRt = tt.rt
+			status := newPeerStatus(f.env.lg, f.env.metrics, 1, 2)
+			s := &snapshotSender{env: f.env, lg: f.env.lg, peerID: 2, picker: newURLPicker(utMustURLs(t, "http://localhost:2380")), status: status}
+			if tt.slotsTaken {
+				if !f.env.guard.snapSends.tryAcquire() {
+					t.Fatal("no send slot to take")
+				}
+				defer f.env.guard.snapSends.release()
+			}
+			to := map[string]string{"To": "2"}
+			checked := false
+			body := closeHook{Reader: bytes.NewReader([]byte("db")), check: func() {
+				checked = true
+				if got := f.raft.snapshotReports(); len(got) != 1 || got[0] != tt.want {
+					t.Errorf("at close, ReportSnapshot%v, want [%v]", got, tt.want)
+				}
+				if got := utMetricValue(t, f.reg, tt.counter, to); got != 1 {
+					t.Errorf("at close, %s = %v, want 1", tt.counter, got)
+				}
+				if got := utMetricValue(t, f.reg, "etcd_network_snapshot_send_inflights_total", to); got != 0 {
+					t.Errorf("at close, snapshot_send_inflights_total = %v, want 0", got)
+				}
+				if !tt.slotsTaken {
+					if !f.env.guard.snapSends.tryAcquire() {
+						t.Error("at close, the send slot is still held")
+					} else {
+						f.env.guard.snapSends.release()
+					}
+				}
+			}}
+			sm := snap.NewMessage(utSnapMsg(3), body, 2)
+			s.send(context.Background(), sm)
+			if got := utWaitCloseNotify(t, sm, time.Second); got != (tt.want == raft.SnapshotFinish) {
+				t.Errorf("CloseNotify = %v for %v", got, tt.want)
+			}
+			if !checked {
+				t.Error("the message was closed without closing its body")
+			}
+		})
+	}
+}
+
+// TestSnapshotToNowhereToldBeforeCloseNotify covers the snapshots that
+// never reach a sender: raft hears of the failure before CloseNotify fires.
+func TestSnapshotToNowhereToldBeforeCloseNotify(t *testing.T) {
+	send := func(t *testing.T, r *recordingRaft, sendSnap func(*snap.Message)) {
+		t.Helper()
+		sm := snap.NewMessage(utSnapMsg(3), nil, 0)
+		var early atomic.Bool
+		r.onSnapshotReport = func() { early.Store(len(sm.CloseNotify()) > 0) }
+		sendSnap(sm)
+		if utWaitCloseNotify(t, sm, time.Second) {
+			t.Error("CloseNotify = true for a snapshot nobody could send")
+		}
+		if got := r.snapshotReports(); len(got) != 1 || got[0] != raft.SnapshotFailure {
+			t.Errorf("ReportSnapshot%v, want [SnapshotFailure]", got)
+		}
+		if early.Load() {
+			t.Error("CloseNotify fired before raft heard of the failure")
+		}
+	}
+	t.Run("unknown member", func(t *testing.T) {
+		a := startMember(t, 1, nil)
+		send(t, a.raft, a.tr.SendSnapshot)
+	})
+	t.Run("stopped transport", func(t *testing.T) {
+		a := startMember(t, 1, nil)
+		a.tr.Stop()
+		send(t, a.raft, a.tr.SendSnapshot)
+	})
+	t.Run("stopped peer", func(t *testing.T) {
+		f := utNewFixture(t, nil)
+		p := startPeer(f.env, 2, utMustURLs(t, "http://localhost:2380"), stats.NewLeaderStats(f.env.lg, "1").Follower("2"))
+		p.stop()
+		send(t, f.raft, p.sendSnap)
+	})
 }

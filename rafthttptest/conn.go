@@ -67,9 +67,10 @@ func (c *faultConn) start() *faultConn {
 
 // pump reads the socket until it fails or the connection is closed.
 // Once it has discarded bytes it discards all later ones too, even after
-// the fault is healed: TCP never delivers bytes past a gap, and a stream
-// that resumed with bytes missing could hand a peer records that parse but
-// lie (a msgappv2 record after a lost one carries the wrong log index).
+// the fault is healed (the end of the stream still gets through): TCP
+// never delivers bytes past a gap, and a stream that resumed with bytes
+// missing could hand a peer records that parse but lie (a msgappv2 record
+// after a lost one carries the wrong log index).
 func (c *faultConn) pump() {
 	for {
 		buf := make([]byte, readChunk)

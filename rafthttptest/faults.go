@@ -67,7 +67,7 @@ func (c *Cluster) Reset(a, b types.ID) { c.net.reset(a, b) }
 
 // Blackhole makes id a half-open peer: connections to it are accepted and
 // kept, but nothing it sends or receives gets through, and nobody is told.
-// HealAll (or Heal of each link) ends it.
+// HealAll (or Heal of each link) ends it for new connections; see Heal.
 func (c *Cluster) Blackhole(id types.ID) {
 	for _, m := range c.members {
 		if m.ID == id {

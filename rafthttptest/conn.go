@@ -21,8 +21,8 @@ type chunk struct {
 }
 
 // faultConn applies one direction's faults to what the application reads
-// from a real connection: a pump goroutine reads the socket, discards
-// blocked traffic, waits for bandwidth, and hands chunks over; Read
+// from a real connection: a pump goroutine reads the socket, holds
+// blocked traffic back, waits for bandwidth, and hands chunks over; Read
 // releases each chunk only after the link's latency. Writes go straight to
 // the socket: the peer's faultConn applies that direction's faults.
 type faultConn struct {
@@ -38,8 +38,8 @@ type faultConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	pumped sync.WaitGroup
-	// lost is set by the pump once it has discarded any bytes.
-	lost atomic.Bool
+	// held is set once the pump has held back bytes of a blocked direction.
+	held atomic.Bool
 
 	mu           sync.Mutex
 	pending      []byte
@@ -66,25 +66,25 @@ func (c *faultConn) start() *faultConn {
 }
 
 // pump reads the socket until it fails or the connection is closed.
-// Once it has discarded bytes it discards all later ones too, even after
-// the fault is healed (the end of the stream still gets through): TCP
-// never delivers bytes past a gap, and a stream that resumed with bytes
-// missing could hand a peer records that parse but lie (a msgappv2 record
-// after a lost one carries the wrong log index).
+// Bytes read while the direction is blocked are held until it heals, and
+// the pump reads nothing more meanwhile, so the writer's socket buffers
+// fill as they would behind a firewall that drops packets; afterwards the
+// bytes flow on in order, as TCP's retransmissions would carry them. (A
+// stream that resumed with bytes missing could hand a peer records that
+// parse but lie: a msgappv2 record after a lost one has the wrong index.)
+// The end of the stream is not held back.
 func (c *faultConn) pump() {
 	for {
 		buf := make([]byte, readChunk)
 		n, err := c.Conn.Read(buf)
-		if n > 0 && (c.lost.Load() || !c.admit(n)) {
-			c.lost.Store(true)
-			continue
-		}
-		ch := chunk{data: buf[:n], err: err, at: time.Now()}
 		if n == 0 && err == nil {
 			continue
 		}
+		if n > 0 && !c.admit(n) {
+			return // closed while waiting
+		}
 		select {
-		case c.chunks <- ch:
+		case c.chunks <- chunk{data: buf[:n], err: err, at: time.Now()}:
 		case <-c.ctx.Done():
 			return
 		}
@@ -94,16 +94,23 @@ func (c *faultConn) pump() {
 	}
 }
 
-// admit applies the read direction's blocking and bandwidth to n bytes and
-// reports whether they get through.
+// admit waits until the read direction lets n bytes through: until it is
+// not blocked, then for its bandwidth. It reports false if the connection
+// was closed first.
 func (c *faultConn) admit(n int) bool {
 	l, ok := c.resolve()
 	if !ok {
 		return true
 	}
-	f := c.faults.get(l)
-	if f.blocked {
-		return false
+	f, changed := c.faults.watch(l)
+	for f.blocked {
+		c.held.Store(true)
+		select {
+		case <-changed:
+		case <-c.ctx.Done():
+			return false
+		}
+		f, changed = c.faults.watch(l)
 	}
 	if f.limiter != nil {
 		for n > 0 {

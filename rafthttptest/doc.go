@@ -6,11 +6,11 @@
 // Every connection between two members is dialled and accepted through a
 // fault layer that wraps the sockets. Faults are set per directed link
 // (from → to) and are applied to the bytes that cross it: partitions,
-// latency, bandwidth caps, resets and blackholes. The fault layer cannot
-// resend bytes it discarded, as TCP would once a link heals, so a
-// connection that lost bytes to a partition or blackhole stays silent for
-// good (a close or reset still gets through): the Transports must time out
-// and connect again. Message loss as raft sees it (DropMessages) is applied between the
+// latency, bandwidth caps, resets and blackholes. Bytes a partition or
+// blackhole keeps from a live connection are held back, never lost: the
+// writer stalls once the socket buffers fill, and after healing the bytes
+// flow on in order, as over TCP, unless a Transport timed out and closed
+// the connection meanwhile. Message loss as raft sees it (DropMessages) is applied between the
 // Transport and the member's Raft. Nothing is hooked inside the Transport
 // itself.
 //

@@ -12,8 +12,9 @@ import (
 
 // Partition cuts traffic from → to: live connections between the two are
 // reset, from's new connections to `to` are refused, and bytes from → to on
-// connections `to` opens are silently discarded, so `to` sees a half-open
-// peer. Traffic to → from still flows.
+// connections `to` opens are held back, so `to` sees a half-open peer and
+// from's writes stall once the socket buffers are full. Traffic to → from
+// still flows.
 func (c *Cluster) Partition(from, to types.ID) {
 	c.net.faults.update(link{from, to}, func(f *linkFaults) {
 		f.blocked = true
@@ -37,8 +38,9 @@ func (c *Cluster) Isolate(id types.ID) {
 	}
 }
 
-// Heal removes every fault from → to. Connections that were half-open
-// stay so until the Transports notice; new ones work.
+// Heal removes every fault from → to. Bytes held back on half-open
+// connections flow on in order, as TCP's retransmissions would carry them,
+// unless a Transport closed the connection meanwhile; new connections work.
 func (c *Cluster) Heal(from, to types.ID) { c.net.faults.clear(link{from, to}) }
 
 // HealAll removes every fault in the cluster.
@@ -67,7 +69,7 @@ func (c *Cluster) Reset(a, b types.ID) { c.net.reset(a, b) }
 
 // Blackhole makes id a half-open peer: connections to it are accepted and
 // kept, but nothing it sends or receives gets through, and nobody is told.
-// HealAll (or Heal of each link) ends it for new connections; see Heal.
+// HealAll (or Heal of each link) ends it; see Heal.
 func (c *Cluster) Blackhole(id types.ID) {
 	for _, m := range c.members {
 		if m.ID == id {

@@ -18,9 +18,10 @@ type link struct {
 
 // linkFaults are the faults applied to one direction of traffic.
 type linkFaults struct {
-	// blocked discards the direction's bytes: the reader sees silence, the
-	// writer sees success, as behind a firewall that drops packets. A
-	// connection that lost bytes stays silent after the fault is cleared.
+	// blocked holds back the direction's bytes: the reader sees silence,
+	// the writer sees success until the socket buffers fill, as behind a
+	// firewall that drops packets. Once it is cleared the held bytes flow
+	// on in order, as TCP's retransmissions would carry them.
 	blocked bool
 	// refuseDial makes from's new connections to `to` fail at once.
 	refuseDial bool
@@ -36,12 +37,24 @@ type linkFaults struct {
 type faultTable struct {
 	mu     sync.Mutex
 	faults map[link]linkFaults
+	// changed is closed, and replaced, at every change of the table.
+	changed chan struct{}
 }
 
 func (t *faultTable) get(l link) linkFaults {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.faults[l]
+}
+
+// watch returns l's faults and a channel closed at the next change.
+func (t *faultTable) watch(l link) (linkFaults, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.changed == nil {
+		t.changed = make(chan struct{})
+	}
+	return t.faults[l], t.changed
 }
 
 func (t *faultTable) update(l link, f func(*linkFaults)) {
@@ -53,18 +66,29 @@ func (t *faultTable) update(l link, f func(*linkFaults)) {
 	lf := t.faults[l]
 	f(&lf)
 	t.faults[l] = lf
+	t.notifyLocked()
 }
 
 func (t *faultTable) clear(l link) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.faults, l)
+	t.notifyLocked()
 }
 
 func (t *faultTable) clearAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.faults = nil
+	t.notifyLocked()
+}
+
+// notifyLocked wakes every watcher; t.mu must be held.
+func (t *faultTable) notifyLocked() {
+	if t.changed != nil {
+		close(t.changed)
+		t.changed = nil
+	}
 }
 
 // newLimiter returns a limiter for bytesPerSec, or nil for no limit. The

@@ -38,15 +38,15 @@ func (z *zeroReader) Read(p []byte) (int, error) {
 func TestStopDuringSnapshotToBlackholedPeer(t *testing.T) {
 	tests := []struct {
 		name string
-		// fault makes the link from 1 to 2 swallow the snapshot.
+		// fault keeps the snapshot from reaching member 2.
 		fault func(c *rafthttptest.Cluster)
 		// size of the DB and how much must have been read before Stop.
 		size, inFlight int64
 	}{
-		// The blackhole swallows the body; the sender waits for a reply
-		// that never comes (the snapshot round tripper has no reply
-		// timeout).
-		{"blackhole-awaiting-reply", func(c *rafthttptest.Cluster) { c.Blackhole(2) }, 8 << 20, 8 << 20},
+		// The body fits in the socket buffers in front of the blackhole;
+		// the sender waits for a reply that never comes (the snapshot
+		// round tripper has no reply timeout).
+		{"blackhole-awaiting-reply", func(c *rafthttptest.Cluster) { c.Blackhole(2) }, 64 << 10, 64 << 10},
 		// The receiver stops reading: the sender blocks mid-body once the
 		// socket buffers are full.
 		{"stalled-mid-body", func(c *rafthttptest.Cluster) { c.SetBandwidth(1, 2, 1) }, 1 << 30, 1 << 20},

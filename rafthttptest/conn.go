@@ -72,7 +72,7 @@ func (c *faultConn) start() *faultConn {
 // bytes flow on in order, as TCP's retransmissions would carry them. (A
 // stream that resumed with bytes missing could hand a peer records that
 // parse but lie: a msgappv2 record after a lost one has the wrong index.)
-// The end of the stream is not held back.
+// A close or reset with no bytes held ahead of it is passed on at once.
 func (c *faultConn) pump() {
 	for {
 		buf := make([]byte, readChunk)

@@ -7,10 +7,11 @@
 // fault layer that wraps the sockets. Faults are set per directed link
 // (from → to) and are applied to the bytes that cross it: partitions,
 // latency, bandwidth caps, resets and blackholes. Bytes a partition or
-// blackhole keeps from a live connection are held back, never lost: the
-// writer stalls once the socket buffers fill, and after healing the bytes
-// flow on in order, as over TCP, unless a Transport timed out and closed
-// the connection meanwhile. Message loss as raft sees it (DropMessages) is applied between the
+// blackhole keeps from a connection that stays open are held back, never
+// lost: the writer stalls once the socket buffers fill, and after healing
+// the bytes flow on in order, as over TCP, unless a Transport timed out
+// and closed the connection meanwhile. (A close with nothing held ahead of
+// it still gets through.) Message loss as raft sees it (DropMessages) is applied between the
 // Transport and the member's Raft. Nothing is hooked inside the Transport
 // itself.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/rafthttp/rafthttp/types"
@@ -135,14 +136,26 @@ func (l *faultListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	remote := c.RemoteAddr().String()
-	var fc *faultConn
-	var once sync.Once
+	var (
+		fc    *faultConn
+		once  sync.Once
+		known atomic.Pointer[link]
+	)
+	// The dialer registers before it writes but is forgotten once it
+	// closes: the answer is kept, so bytes read after that still get the
+	// link's faults.
 	resolve := func() (link, bool) {
-		from, ok := l.net.dialerOf(remote)
-		if ok {
-			once.Do(func() { l.net.track(fc, pair{from, l.to}) })
+		if lk := known.Load(); lk != nil {
+			return *lk, true
 		}
-		return link{from: from, to: l.to}, ok
+		from, ok := l.net.dialerOf(remote)
+		if !ok {
+			return link{}, false
+		}
+		lk := link{from: from, to: l.to}
+		known.Store(&lk)
+		once.Do(func() { l.net.track(fc, pair{from, l.to}) })
+		return lk, true
 	}
 	fc = newFaultConn(c, &l.net.faults, resolve, func() { l.net.forget(fc, "") })
 	return fc.start(), nil

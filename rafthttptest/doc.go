@@ -11,9 +11,9 @@
 // lost: the writer stalls once the socket buffers fill, and after healing
 // the bytes flow on in order, as over TCP, unless a Transport timed out
 // and closed the connection meanwhile. (A close with nothing held ahead of
-// it still gets through.) Message loss as raft sees it (DropMessages) is applied between the
-// Transport and the member's Raft. Nothing is hooked inside the Transport
-// itself.
+// it still gets through.) Message loss as raft sees it (DropMessages) is
+// applied between the Transport and the member's Raft. Nothing is hooked
+// inside the Transport itself.
 //
 // Members deliver to a Recorder unless WithRaft supplies a Raft. The
 // package is meant for tests: NewCluster takes a testing.TB and registers

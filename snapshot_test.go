@@ -180,12 +180,19 @@ func TestSnapshotSendStopWhileReceiverHangs(t *testing.T) {
 	}
 }
 
+// utSnapshotSender returns a sender from f's member 1 to peer 2 at urls.
+func utSnapshotSender(t *testing.T, f *utFixture, urls ...string) *snapshotSender {
+	t.Helper()
+	return &snapshotSender{env: f.env, lg: f.env.lg, peerID: 2, picker: newURLPicker(utMustURLs(t, urls...)),
+		status: newPeerStatus(f.env.lg, f.env.metrics, 1, 2)}
+}
+
 func TestSnapshotSenderPostsEnvelopeAndDB(t *testing.T) {
 	f := utNewFixture(t, nil)
 	rec := &utRecorder{}
 	f.env.snapshotRt = rec
-	status := newPeerStatus(f.env.lg, f.env.metrics, 1, 2)
-	s := &snapshotSender{env: f.env, lg: f.env.lg, peerID: 2, picker: newURLPicker(utMustURLs(t, "http://localhost:2380")), status: status}
+	s := utSnapshotSender(t, f, "http://localhost:2380")
+	status := s.status
 
 	sent := utSnapMsg(3)
 	db := []byte("DBDATA")
@@ -246,10 +253,9 @@ func TestSnapshotSenderFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := utNewFixture(t, nil)
 			f.env.snapshotRt = tt.rt
-			status := newPeerStatus(f.env.lg, f.env.metrics, 1, 2)
+			s := utSnapshotSender(t, f, "http://localhost:2380", "http://localhost:2381")
+			status := s.status
 			status.activate()
-			s := &snapshotSender{env: f.env, lg: f.env.lg, peerID: 2,
-				picker: newURLPicker(utMustURLs(t, "http://localhost:2380", "http://localhost:2381")), status: status}
 			ctx, cancel := context.WithCancel(context.Background())
 			if tt.cancelled {
 				cancel()
@@ -345,8 +351,7 @@ func TestSnapshotOutcomeToldBeforeCloseNotify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := utNewFixture(t, func(tr *Transport) { tr.Limits.MaxConcurrentSnapshotSends = 1 })
 			f.env.snapshotRt = tt.rt
-			status := newPeerStatus(f.env.lg, f.env.metrics, 1, 2)
-			s := &snapshotSender{env: f.env, lg: f.env.lg, peerID: 2, picker: newURLPicker(utMustURLs(t, "http://localhost:2380")), status: status}
+			s := utSnapshotSender(t, f, "http://localhost:2380")
 			if tt.slotsTaken {
 				if !f.env.guard.snapSends.tryAcquire() {
 					t.Fatal("no send slot to take")

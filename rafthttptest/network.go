@@ -136,14 +136,11 @@ func (l *faultListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	remote := c.RemoteAddr().String()
-	var (
-		fc    *faultConn
-		once  sync.Once
-		known atomic.Pointer[link]
-	)
+	var fc *faultConn
+	var known atomic.Pointer[link]
 	// The dialer registers before it writes but is forgotten once it
-	// closes: the answer is kept, so bytes read after that still get the
-	// link's faults.
+	// closes: the first answer is kept, so bytes read after that still get
+	// the link's faults, and the connection is tracked once.
 	resolve := func() (link, bool) {
 		if lk := known.Load(); lk != nil {
 			return *lk, true
@@ -152,10 +149,11 @@ func (l *faultListener) Accept() (net.Conn, error) {
 		if !ok {
 			return link{}, false
 		}
-		lk := link{from: from, to: l.to}
-		known.Store(&lk)
-		once.Do(func() { l.net.track(fc, pair{from, l.to}) })
-		return lk, true
+		lk := &link{from: from, to: l.to}
+		if known.CompareAndSwap(nil, lk) {
+			l.net.track(fc, pair{from, l.to})
+		}
+		return *lk, true
 	}
 	fc = newFaultConn(c, &l.net.faults, resolve, func() { l.net.forget(fc, "") })
 	return fc.start(), nil

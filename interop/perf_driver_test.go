@@ -53,7 +53,8 @@ type msgBuilder struct {
 // terms: ours has taken a later batch under its queue's lock (the window
 // keeps a batch under 2,048 messages); etcd's has received 4,096 later
 // messages from its buffered channel, which orders its reads before the
-// Send that fills the slot again.
+// Send that fills the slot again. Neither depends on how many messages
+// each Send call carries.
 const recycleLen = 8192
 
 func newMsgBuilder(from, to uint64, entries, entrySize int) *msgBuilder {

@@ -134,17 +134,17 @@ func benchMsgApps(b *testing.B, p *perfPair, shape msgShape) {
 	before := p.counts()
 	b.SetBytes(int64(shape.payload()))
 	b.ReportAllocs()
-	var mem0, mem1 runtime.MemStats
-	runtime.ReadMemStats(&mem0)
 	cpu, err := startCPUMeter()
 	if err != nil {
 		b.Fatal(err)
 	}
+	var mem0, mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
 	b.ResetTimer()
 	withLabels(p.sendLabels, func() { err = p.apps.sendAndDrain(b.N) })
 	b.StopTimer()
-	use, cpuErr := cpu.stop()
 	runtime.ReadMemStats(&mem1)
+	use, cpuErr := cpu.stop()
 	if err = errors.Join(err, cpuErr); err != nil {
 		b.Fatalf("%s: %v", p.impl, err)
 	}

@@ -36,7 +36,7 @@ const (
 	benchMaxMsgSize    = 1 << 20 // bytes of entries per MsgApp
 	benchMaxInflight   = 512     // MsgApps in flight per follower
 	// benchKeepEntries is how many applied entries a node keeps below its
-	// applied index when it compacts, every benchKeepEntries applied, so
+	// applied index when it compacts, which it does every 2×that many, so
 	// its log stays short (a follower further behind would get a snapshot).
 	benchKeepEntries = 8192
 )
@@ -188,9 +188,9 @@ func (n *benchNode) apply(e *raftpb.Entry) {
 }
 
 // maybeCompact drops the log below keep entries before the applied index
-// once keep more were applied, behind a snapshot (without data: nothing
-// in the benchmark reads the state machine) that a lagging follower would
-// be sent.
+// once 2×keep were applied since it last did, behind a snapshot (without
+// data: nothing in the benchmark reads the state machine) that a lagging
+// follower would be sent.
 func (n *benchNode) maybeCompact() {
 	applied := n.applied.Load()
 	if n.confState == nil || applied < n.compactedAt+2*n.keep {

@@ -54,13 +54,15 @@ demo:
 
 ## bench: etcd's Transport vs ours, same workloads in the same process; prints the table of
 ## docs/performance.md. BENCHCOUNT rounds (6: benchstat's minimum for confidence intervals),
-## each two processes, so both sides of a row run close together in time. Tunable: BENCHTIME
-## (1s), BENCHCOUNT, BENCH_SNAPSHOT_SIZE (1GiB). Raw output stays in bench.out for
+## each two processes, so both sides of a row run close together in time: MsgApps one and 64
+## per Send call, a three-node raft cluster with 64 clients, heartbeats under load, raw TCP;
+## then snapshots and idle peers. Tunable: BENCHTIME (1s), BENCHCOUNT, BENCH_SNAPSHOT_SIZE
+## (1GiB). Raw output stays in bench.out for
 ## `go run golang.org/x/perf/cmd/benchstat@latest -col /impl bench.out`.
 bench:
 	@cd interop && for i in $$(seq $(or $(BENCHCOUNT),6)); do \
 		echo "# round $$i"; \
-		$(GO) test -run '^$$' -bench '^Benchmark(MsgApp|MsgAppBatch|MsgAppBuild|HeartbeatUnderLoad|RawTCP)$$' \
+		$(GO) test -run '^$$' -bench '^Benchmark(MsgApp|MsgAppBatch|MsgAppBuild|HeartbeatUnderLoad|RawTCP|RaftCluster)$$' \
 			-benchtime $(or $(BENCHTIME),1s) -count 1 -timeout 30m . || exit 1; \
 		$(GO) test -run '^$$' -bench '^Benchmark(Snapshot|IdlePeers)$$' -benchtime 1x -count 1 -timeout 30m . || exit 1; \
 	done 2>&1 | tee ../bench.out

@@ -7,16 +7,29 @@ MODULES ?= $(sort $(patsubst %/,%,$(dir $(shell find . -name go.mod -not -path '
 # govulncheck needs the vulnerability database (network), so CI never runs it.
 GOVULNCHECK_VERSION := v1.9.0
 
-.PHONY: test test-root test-interop cover fuzz vet vulncheck fmt demo bench
+.PHONY: test test-root test-interop cover fuzz vet vulncheck fmt demo bench etcd
 
 ## test: every module's tests with the race detector (goleak runs in each TestMain).
-test: test-root test-interop
+test: etcd test-root test-interop
 
 test-root:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-interop:
 	@if [ -f interop/go.mod ]; then cd interop && $(GO) test -race -count=1 -timeout 20m ./...; fi
+
+## etcd: install Debian's etcd-server and etcd-client (v3.4) for the tests against real etcd,
+## unless etcd and etcdctl are on PATH already. The package's own service is kept from starting
+## (policy-rc.d) and disabled: the tests run their own members on loopback ports.
+etcd:
+	@if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "etcd is not installed; run: sudo make etcd" >&2; exit 1; fi; \
+	set -e; created=; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+		chmod +x /usr/sbin/policy-rc.d; created=1; fi; \
+	trap '[ -z "$$created" ] || rm -f /usr/sbin/policy-rc.d' EXIT; \
+	apt-get update; DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server etcd-client; \
+	if command -v systemctl >/dev/null; then systemctl disable --now etcd 2>/dev/null || true; fi
 
 ## cover: statement coverage of the root package.
 cover:

@@ -108,6 +108,9 @@ func certVerdict(t *TLSResult) (Verdict, bool) {
 		return fail(CodeCertExpired, summary,
 			"the peer's certificate has expired, so every member rejects its connections and it drops out of the cluster",
 			"issue a new peer certificate for this member (same SANs), install it and restart the member")
+	case strings.Contains(t.VerifyError, "system's trusted CAs"):
+		return fail(CodeCertUntrusted, summary, "the peers use a private CA and the doctor was not given it",
+			"rerun with --cacert set to the members' --peer-trusted-ca-file")
 	case strings.Contains(t.VerifyError, "CA bundle does not contain"):
 		return fail(CodeCertUntrusted, summary,
 			"the certificate is signed by a CA the others do not trust: a certificate from another PKI, or --cacert is not the members' peer CA",

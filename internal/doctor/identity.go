@@ -3,7 +3,6 @@ package doctor
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -32,7 +31,8 @@ func fetchVersion(ctx context.Context, pc *peerClient) (v VersionResult, served 
 }
 
 // fetchMembers reads etcd's /members and the cluster ID it is served with.
-// A peer without the endpoint returns no members and no error.
+// A peer without the endpoint, or answering it with something else than
+// etcd's member list, returns no members and no error.
 func fetchMembers(ctx context.Context, pc *peerClient) ([]Member, string, error) {
 	r, err := pc.do(ctx, http.MethodGet, "/members", nil)
 	if err != nil {
@@ -46,8 +46,8 @@ func fetchMembers(ctx context.Context, pc *peerClient) ([]Member, string, error)
 		Name     string   `json:"name"`
 		PeerURLs []string `json:"peerURLs"`
 	}
-	if err := json.Unmarshal(r.body, &raw); err != nil {
-		return nil, "", fmt.Errorf("decoding /members: %w", err)
+	if json.Unmarshal(r.body, &raw) != nil {
+		return nil, "", nil
 	}
 	members := make([]Member, len(raw))
 	for i, m := range raw {

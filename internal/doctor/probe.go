@@ -41,10 +41,11 @@ func probeOnce(ctx context.Context, pc *peerClient, now func() time.Time) (sampl
 
 // probe sends n probes after one warm-up probe (which pays for the
 // connection, as an etcd prober's first probe does) and summarises them.
+// If the warm-up fails it is the only probe counted.
 func probe(ctx context.Context, pc *peerClient, n int, now func() time.Time) *ProbeResult {
 	res := &ProbeResult{}
 	if _, err := probeOnce(ctx, pc, now); err != nil {
-		res.Failed, res.Error = 1, err.Error()
+		res.Count, res.Failed, res.Error = 1, 1, err.Error()
 		return res
 	}
 	var samples []sample

@@ -82,13 +82,14 @@ func (s *tlsSetup) verifyPeer(chain []*x509.Certificate, name string, now time.T
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {
-		return false, explainVerify(err, chain[0], now)
+		return false, explainVerify(err, chain[0], now, s.roots == nil)
 	}
 	return true, ""
 }
 
 // explainVerify turns a verification error into an operator's sentence.
-func explainVerify(err error, leaf *x509.Certificate, now time.Time) string {
+// systemRoots says whether the system's CAs were used, not --cacert.
+func explainVerify(err error, leaf *x509.Certificate, now time.Time, systemRoots bool) string {
 	var inv x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
 	var host x509.HostnameError
@@ -97,6 +98,8 @@ func explainVerify(err error, leaf *x509.Certificate, now time.Time) string {
 		return fmt.Sprintf("certificate expired on %s", leaf.NotAfter.UTC().Format(time.RFC3339))
 	case errors.As(err, &inv) && inv.Reason == x509.Expired:
 		return fmt.Sprintf("certificate (or its CA) is not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+	case errors.As(err, &unknown) && systemRoots:
+		return fmt.Sprintf("signed by %q, which the system's trusted CAs do not include (pass --cacert)", leaf.Issuer.String())
 	case errors.As(err, &unknown):
 		return fmt.Sprintf("signed by %q, which the CA bundle does not contain", leaf.Issuer.String())
 	case errors.As(err, &host):

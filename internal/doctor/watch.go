@@ -50,6 +50,9 @@ func Watch(ctx context.Context, cfg Config, opts WatchOptions, w io.Writer) (Sta
 		}
 		for _, p := range peers {
 			s := d.watchOnce(ctx, p)
+			if ctx.Err() != nil {
+				return worst, nil // a probe cut short by the stop is no finding
+			}
 			worst = worse(worst, s.Status)
 			if err := writeSample(w, s, opts.JSON); err != nil {
 				return worst, err

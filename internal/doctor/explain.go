@@ -71,6 +71,8 @@ func handshakeVerdict(t *TLSResult) (Verdict, bool) {
 	case strings.Contains(e, "first record does not look like a TLS handshake"):
 		return fail(CodeTLSFailed, summary, "the peer serves plain HTTP on this port",
 			"use an http:// URL, or configure --peer-cert-file/--peer-key-file on the member")
+	case strings.Contains(e, "timeout"):
+		return unresponsive(summary)
 	case t.ClientCertRequested && !t.ClientCertSent:
 		return clientCertMissing(summary)
 	case t.ClientCertSent && isCertRejection(e):
@@ -137,6 +139,10 @@ func httpVerdict(p *peer) (Verdict, bool) {
 	case strings.Contains(p.httpErr, "malformed HTTP response"):
 		return fail(CodeTLSFailed, summary, "the peer serves TLS on this port", "use an https:// URL")
 	}
+	return unresponsive(summary)
+}
+
+func unresponsive(summary string) (Verdict, bool) {
 	return fail(CodeUnresponsive, summary,
 		"the peer accepts connections but does not answer: overloaded, stopped, or a proxy or firewall in between swallows the requests",
 		"check the member's CPU, disk and log on that host, and any proxy or load balancer on the path")

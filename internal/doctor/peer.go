@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // peer is the working state of one peer's checks.
@@ -27,6 +28,7 @@ func (d *doctor) inspect(ctx context.Context, p *peer) {
 		return
 	}
 	if p.url.Scheme == "https" {
+		_ = conn.SetDeadline(time.Now().Add(d.cfg.Timeout)) // a peer that never answers the hello
 		tc, res := d.tls.handshakeTLS(ctx, conn, p.url.Hostname(), d.cfg.Now())
 		p.rep.TLS = res
 		conn.Close()

@@ -23,10 +23,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 	fmt.Fprintln(w)
 	for _, p := range rep.Peers {
 		fmt.Fprintf(w, "%s %s: %s\n", strings.ToUpper(string(p.Verdict.Status)), p.URL, p.Verdict.Summary)
-		if p.TLS != nil && p.TLS.Subject != "" {
-			fmt.Fprintf(w, "  certificate: %s, issued by %s, SANs %s, expires %s (%d days)\n", p.TLS.Subject, p.TLS.Issuer,
-				strings.Join(p.TLS.SANs, " "), p.TLS.NotAfter.Format("2006-01-02"), p.TLS.DaysLeft)
-		}
+		writeTLSDetail(w, p.TLS)
 		if p.Verdict.Cause != "" {
 			fmt.Fprintf(w, "  likely cause: %s\n  what to do:   %s\n", p.Verdict.Cause, p.Verdict.Action)
 		}
@@ -118,4 +115,21 @@ func streamCell(checks []StreamCheck) string {
 		}
 	}
 	return "ok"
+}
+
+// writeTLSDetail prints the session and certificate of a TLS peer.
+func writeTLSDetail(w io.Writer, t *TLSResult) {
+	if t == nil || t.Subject == "" {
+		return
+	}
+	client := "not requested"
+	switch {
+	case t.ClientCertRequested && t.ClientCertSent:
+		client = "requested and sent"
+	case t.ClientCertRequested:
+		client = "requested, none to send"
+	}
+	fmt.Fprintf(w, "  tls: %s %s, client certificate %s\n", t.Version, t.Cipher, client)
+	fmt.Fprintf(w, "  certificate: %s, issued by %s, SANs %s, expires %s (%d days)\n", t.Subject, t.Issuer,
+		strings.Join(t.SANs, " "), t.NotAfter.Format("2006-01-02"), t.DaysLeft)
 }

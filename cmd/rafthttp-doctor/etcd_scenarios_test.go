@@ -109,16 +109,18 @@ func TestEtcdPeerCertificates(t *testing.T) {
 	}
 }
 
-// TestEtcdLatency puts a proxy adding 60 ms each way in front of one
-// member: its probes must take at least the 120 ms added and, with the
-// machine shared, at most 60 ms more at the median.
+// TestEtcdLatency puts a proxy adding 150 ms each way in front of one
+// member: its probes must take at least the 300 ms added and, with the
+// machine shared, at most 60 ms more at the median. --max-rtt 250ms sits
+// below the added latency and far above loopback, so a stalled probe on
+// a healthy peer is not mistaken for latency.
 func TestEtcdLatency(t *testing.T) {
-	const oneWay = 60 * time.Millisecond
+	const oneWay = 150 * time.Millisecond
 	c := etcdtest.Start(t, etcdtest.Config{})
 	st := recordState(t, c)
 	proxy := startDelayProxy(t, strings.TrimPrefix(c.Members[1].PeerURL, "http://"), oneWay)
 	urls := []string{c.Members[0].PeerURL, "http://" + proxy.addr(), c.Members[2].PeerURL}
-	code, rep := doctorJSON(t, append([]string{"--max-rtt", "100ms"}, urls...)...)
+	code, rep := doctorJSON(t, append([]string{"--max-rtt", "250ms"}, urls...)...)
 	want := allCodes(urls, doctor.CodeOK)
 	want[urls[1]] = doctor.CodeSlow
 	wantVerdicts(t, code, rep, 1, want)

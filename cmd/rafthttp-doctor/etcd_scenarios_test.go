@@ -44,7 +44,7 @@ func TestEtcdMemberStopped(t *testing.T) {
 	want := allCodes(urls, doctor.CodeOK)
 	want[urls[2]] = doctor.CodeUnreachable
 	wantVerdicts(t, code, rep, 2, want)
-	if f := rep.Peers[2].TCP.Failure; f != "refused" {
+	if f := peerReport(t, rep, urls[2]).TCP.Failure; f != "refused" {
 		t.Errorf("stopped member's connect failure %q, want refused", f)
 	}
 	st.check(t, c.Members[0], c.Members[1])

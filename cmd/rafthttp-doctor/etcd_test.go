@@ -53,6 +53,19 @@ func wantVerdicts(t *testing.T, code int, rep *doctor.Report, wantCode int, want
 	}
 }
 
+// peerReport finds a peer's report by URL: discovered peers come in the
+// order of /members.
+func peerReport(t *testing.T, rep *doctor.Report, url string) *doctor.PeerReport {
+	t.Helper()
+	for _, p := range rep.Peers {
+		if p.URL == url {
+			return p
+		}
+	}
+	t.Fatalf("no report for %s", url)
+	return nil
+}
+
 func peerURLs(c *etcdtest.Cluster) []string {
 	var urls []string
 	for _, m := range c.Members {

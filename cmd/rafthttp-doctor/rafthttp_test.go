@@ -36,7 +36,7 @@ func (idleRaft) IsIDRemoved(uint64) bool                    { return false }
 // probing handler whose clock runs that far ahead in front of it.
 func startTransport(t *testing.T, id uint64, shift time.Duration) (*rafthttp.Transport, string) {
 	t.Helper()
-	tr := &rafthttp.Transport{ID: types.ID(id), ClusterID: 0xc0ffee, Raft: idleRaft{t}}
+	tr := &rafthttp.Transport{ID: types.ID(id), ClusterID: 0xc0ffee, Raft: idleRaft{t}, ServerVersion: "3.6.2"}
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestTransportClockDrift(t *testing.T) {
 		t.Errorf("drift %.1fms, want -3000ms ± 100ms", d)
 	}
 	for _, p := range rep.Peers {
-		if p.ClusterID != "c0ffee" || p.Version.Server != "3.7.3" || p.Version.Source != "X-Server-Version" {
+		if p.ClusterID != "c0ffee" || p.Version.Server != "3.6.2" || p.Version.Source != "X-Server-Version" {
 			t.Errorf("%s: cluster %q version %+v", p.URL, p.ClusterID, p.Version)
 		}
 	}

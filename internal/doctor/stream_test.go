@@ -56,7 +56,7 @@ func TestStreamCheckReplies(t *testing.T) {
 // Transport: the cluster ID comes from the 412 of a request without one,
 // then both stream types stop at the member check.
 func TestStreamProbeAgainstTransport(t *testing.T) {
-	tr := &rafthttp.Transport{ID: 7, ClusterID: 0xabc, Raft: nopRaft{t}, Logger: zap.NewNop()}
+	tr := &rafthttp.Transport{ID: 7, ClusterID: 0xabc, Raft: nopRaft{t}, Logger: zap.NewNop(), ServerVersion: "3.6.2"}
 	if err := tr.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +64,12 @@ func TestStreamProbeAgainstTransport(t *testing.T) {
 	defer func() { srv.Close(); tr.Stop() }()
 	pc := testClient(t, srv.URL)
 	cid, server, err := learnClusterID(context.Background(), pc, DefaultFromID)
-	if err != nil || cid != "abc" || server != "3.7.3" {
+	if err != nil || cid != "abc" || server != "3.6.2" {
 		t.Fatalf("learned cluster %q server %q (%v)", cid, server, err)
 	}
 	for _, typ := range []string{streamMessage, streamMsgApp} {
 		c := streamCheck(context.Background(), pc, typ, streamHeaders(DefaultFromID, "7", cid, server))
-		if !c.ReachedMemberCheck || c.ServerVersion != "3.7.3" {
+		if !c.ReachedMemberCheck || c.ServerVersion != "3.6.2" {
 			t.Fatalf("%s: %+v", typ, c)
 		}
 	}

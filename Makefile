@@ -3,7 +3,7 @@ GO ?= go
 FUZZTIME ?= 30s
 MODULES := . interop
 
-.PHONY: test test-root test-interop cover fuzz vet fmt demo bench
+.PHONY: test test-root test-interop cover fuzz vet fmt demo bench etcd
 
 ## test: every module's tests with the race detector (goleak runs in each TestMain).
 test: etcd test-root test-interop
@@ -17,7 +17,6 @@ test-interop:
 ## etcd: install Debian's etcd-server and etcd-client (v3.4) for the tests against real etcd,
 ## unless etcd and etcdctl are on PATH already. The package's own service is kept from starting
 ## (policy-rc.d) and disabled: the tests run their own members on loopback ports.
-.PHONY: etcd
 etcd:
 	@if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "etcd is not installed; run: sudo make etcd" >&2; exit 1; fi; \

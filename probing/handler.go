@@ -19,14 +19,27 @@ type Health struct {
 // carrying the current time, terminated by a newline. It deliberately sets no
 // Content-Type header, which keeps the reply byte-compatible with etcd.
 func NewHandler() http.Handler {
-	return healthHandler{}
+	return healthHandler{now: time.Now}
 }
 
-// healthHandler implements the handler returned by NewHandler.
-type healthHandler struct{}
+// NewHandlerWithClock is [NewHandler] with the reply's Now read from now
+// instead of time.Now. It exists for tests that need a peer whose clock is
+// off, such as a clock-drift check; a nil now means time.Now.
+func NewHandlerWithClock(now func() time.Time) http.Handler {
+	if now == nil {
+		now = time.Now
+	}
+	return healthHandler{now: now}
+}
+
+// healthHandler implements the handlers returned by NewHandler and
+// NewHandlerWithClock.
+type healthHandler struct {
+	now func() time.Time
+}
 
 // ServeHTTP writes the health reply. An encoding error can only come from a
 // failed write, meaning the client is gone, so there is no one to report it to.
-func (healthHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	_ = json.NewEncoder(w).Encode(Health{OK: true, Now: time.Now()})
+func (h healthHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	_ = json.NewEncoder(w).Encode(Health{OK: true, Now: h.now()})
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -73,5 +74,27 @@ func TestHandlerOverHTTP(t *testing.T) {
 				t.Errorf("body = %q, not in the etcd format", body)
 			}
 		})
+	}
+}
+
+func TestHandlerWithClock(t *testing.T) {
+	shifted := time.Date(2030, 1, 2, 3, 4, 5, 600, time.UTC)
+	rec := httptest.NewRecorder()
+	NewHandlerWithClock(func() time.Time { return shifted }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/raft/probing", nil))
+	if want := "{\"OK\":true,\"Now\":\"2030-01-02T03:04:05.0000006Z\"}\n"; rec.Body.String() != want {
+		t.Fatalf("body = %q, want %q", rec.Body.String(), want)
+	}
+	def := httptest.NewRecorder()
+	NewHandler().ServeHTTP(def, httptest.NewRequest(http.MethodGet, "/raft/probing", nil))
+	if !reflect.DeepEqual(rec.Header(), def.Header()) {
+		t.Fatalf("headers = %v, want NewHandler's %v", rec.Header(), def.Header())
+	}
+
+	rec = httptest.NewRecorder()
+	before := time.Now()
+	NewHandlerWithClock(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/raft/probing", nil))
+	var h Health
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || h.Now.Before(before) || !healthBody.MatchString(rec.Body.String()) {
+		t.Fatalf("nil clock: body %q (%v), want the current time", rec.Body.String(), err)
 	}
 }

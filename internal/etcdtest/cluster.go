@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rafthttp/rafthttp/internal/testpki"
 )
 
 // Config describes a cluster for Start. The zero value is a 3-member
@@ -19,8 +21,10 @@ type Config struct {
 	// their peer URLs differ.
 	Token string
 	// TLS serves both ports of every member over mutual TLS with
-	// certificates from a fresh test PKI (Cluster.PKI).
+	// certificates from PKI (Cluster.PKI).
 	TLS bool
+	// PKI issues the certificates when TLS is set; nil means a fresh one.
+	PKI *PKI
 	// PeerTLS, if set, decides the peer TLS files of member i. It receives
 	// the files Start would use (zero without TLS) and returns the ones to
 	// use: another certificate, a CRL file, no client-certificate auth.
@@ -51,7 +55,10 @@ func Start(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
 	c := &Cluster{bins: FindBinaries(t), timeout: cmp.Or(cfg.StartTimeout, 30*time.Second)}
 	if cfg.TLS {
-		c.PKI = newPKI(t)
+		c.PKI = cfg.PKI
+		if c.PKI == nil {
+			c.PKI = NewPKI(t)
+		}
 	}
 	c.Members = c.plan(t, cfg)
 	t.Cleanup(func() { c.cleanup(t) })
@@ -93,7 +100,7 @@ func (c *Cluster) plan(t testing.TB, cfg Config) []*Member {
 func (c *Cluster) memberTLS(t testing.TB, cfg Config, i int, m *Member) {
 	t.Helper()
 	if c.PKI != nil {
-		m.clientCert, m.clientKey = c.PKI.issueMember(t, m.Name)
+		m.clientCert, m.clientKey = c.PKI.IssueMember(t, m.Name, m.Name, testpki.Leaf{})
 		m.PeerTLS = PeerTLS{CertFile: m.clientCert, KeyFile: m.clientKey,
 			TrustedCAFile: c.PKI.CAFile, ClientCertAuth: true}
 	}

@@ -3,6 +3,7 @@ package etcdtest
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/rafthttp/rafthttp/internal/testpki"
 )
@@ -47,20 +48,38 @@ type PKI struct {
 	ClientKeyFile  string
 }
 
-func newPKI(t testing.TB) *PKI {
+// NewPKI creates a fresh CA with a client certificate. Pass it as
+// Config.PKI to issue member certificates from it before Start, for
+// example in a Config.PeerTLS callback.
+func NewPKI(t testing.TB) *PKI {
 	t.Helper()
 	ca := testpki.NewCA(t, "etcdtest-ca")
 	cert, key := ca.Issue(t, "etcdtest-client", testpki.Leaf{CN: "etcdtest-client"})
 	return &PKI{CA: ca, CAFile: ca.Bundle(t, "ca.crt"), ClientCertFile: cert, ClientKeyFile: key}
 }
 
-// issueMember signs a certificate for a member valid for 127.0.0.1 and
-// localhost, used on both its peer and client ports.
-func (p *PKI) issueMember(t testing.TB, name string) (certFile, keyFile string) {
+// IssueMember signs a certificate like the ones members get: l with CN
+// name (unless set), the names 127.0.0.1 and localhost (unless l has
+// names of its own) and, unless l says otherwise, valid for a year, so
+// that it is not reported as about to expire. It is written as <file>.crt and <file>.key in the
+// CA's directory.
+func (p *PKI) IssueMember(t testing.TB, file, name string, l testpki.Leaf) (certFile, keyFile string) {
 	t.Helper()
-	return p.CA.Issue(t, name, testpki.Leaf{
-		CN:       name,
-		DNSNames: []string{"localhost"},
-		IPs:      []net.IP{net.IPv4(127, 0, 0, 1)},
-	})
+	return IssueMember(t, p.CA, file, name, l)
+}
+
+// IssueMember is PKI.IssueMember with any CA, such as one the cluster does
+// not trust.
+func IssueMember(t testing.TB, ca *testpki.CA, file, name string, l testpki.Leaf) (certFile, keyFile string) {
+	t.Helper()
+	if l.CN == "" {
+		l.CN = name
+	}
+	if l.NotAfter.IsZero() {
+		l.NotAfter = time.Now().Add(365 * 24 * time.Hour)
+	}
+	if l.DNSNames == nil && l.IPs == nil {
+		l.DNSNames, l.IPs = []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	return ca.Issue(t, file, l)
 }

@@ -109,8 +109,9 @@ type TLSInfo struct {
 	// certificate on a client.
 	AllowedHostnames []string
 
-	// Logger receives warnings about certificate files that fail to load
-	// during a handshake. Nil discards them.
+	// Logger receives warnings about certificate, CA and CRL files that fail
+	// to load during a handshake, CRL reloads, and WrapListener's rejected
+	// connections. Nil discards them.
 	Logger *zap.Logger
 
 	// EmptyCN makes ClientConfig refuse a client certificate whose common

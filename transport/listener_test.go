@@ -61,8 +61,8 @@ func serve(t *testing.T, info TLSInfo) *served {
 			if !tc.ConnectionState().HandshakeComplete {
 				t.Error("Accept returned a connection before its handshake")
 			}
+			s.accepted <- tc // before "ok", so a client that read it was counted
 			_, _ = c.Write([]byte("ok"))
-			s.accepted <- tc
 			c.Close()
 		}
 	})
@@ -281,5 +281,60 @@ func TestFailureLogRateLimited(t *testing.T) {
 	last := logs.All()[logs.Len()-1].ContextMap()
 	if got := last["suppressed-since-last"]; got != uint64(3) {
 		t.Errorf("suppressed-since-last = %v, want 3", got)
+	}
+}
+
+// flakyListener fails its first Accept with a temporary error, then hands
+// out conns until closed.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "too many open files" }
+func (tempErr) Temporary() bool { return true }
+func (tempErr) Timeout() bool   { return false }
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, tempErr{}
+	}
+	return l.Listener.Accept()
+}
+
+// TestWrapListenerSurvivesTemporaryErrors: a temporary Accept error (out
+// of file descriptors) pauses the listener instead of ending it.
+func TestWrapListenerSurvivesTemporaryErrors(t *testing.T) {
+	e := newEnv(t)
+	e.clientSpec.IPs = []net.IP{net.IPv4(127, 0, 0, 1)}
+	e.build(t)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := e.server.WrapListener(&flakyListener{Listener: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, clientCfg := e.configs(t)
+	dialed := make(chan error, 1)
+	go func() {
+		c, err := tls.Dial("tcp", ln.Addr().String(), clientCfg)
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("Accept after a temporary error: %v", err)
+	}
+	c.Close()
+	if err := <-dialed; err != nil {
+		t.Fatal(err)
 	}
 }

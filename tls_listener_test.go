@@ -140,21 +140,23 @@ func TestNewListenerCRL(t *testing.T) {
 	}
 }
 
-// TestTransportCRL: two members share a CRL that lists member 2's
-// certificate. Member 1 refuses 2's dials, and 1's own dials refuse 2's
-// server certificate; both count on member 1's Registerer, which its
-// TLSInfo inherits from the Transport.
+// TestTransportCRL: member 1 has a CRL that lists member 2's certificate.
+// Member 1's listener refuses 2's dials, and 1's own dials refuse 2's
+// server certificate, counted on member 1's Registerer, which its TLSInfo
+// inherits from the Transport.
 func TestTransportCRL(t *testing.T) {
 	pki := newSecPKI(t, "ca")
 	crl := filepath.Join(t.TempDir(), "peers.crl")
 	info1 := pki.info(t, "m1", secLeaf{cn: "m1"})
 	info2 := pki.info(t, "m2", secLeaf{cn: "m2"})
 	pki.ca.WriteCRL(t, crl, testpki.PEM, info2.CertFile)
-	info1.CRLFile = crl
+	rec := &failureRecorder{}
+	info1.CRLFile, info1.HandshakeFailure = crl, rec.hook
 	a := startSecMember(t, 1, info1, secOpts{})
 	b := startSecMember(t, 2, info2, secOpts{})
 	a.tr.AddPeer(2, []string{b.url})
 	b.tr.AddPeer(1, []string{a.url})
+	rec.wait(t, "member 2's dial refused as revoked", isErr(transport.ErrCertificateRevoked))
 	// Member 1's listener gets info1 without a Registerer; only its
 	// Transport's dials count, as server-cert-revoked.
 	waitFor(t, 5*time.Second, "member 1 to refuse member 2's certificate", func() bool {

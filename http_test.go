@@ -356,7 +356,7 @@ func TestStreamHandlerRejects(t *testing.T) {
 			}
 			rec := utServe(m.tr.Handler(), req)
 			utCheckReply(t, rec, tt.code, tt.reply)
-			wantVersion := "3.7.3"
+			wantVersion := defaultServerVersion
 			if tt.code == http.StatusMethodNotAllowed {
 				wantVersion = ""
 				if got := rec.Header().Get(hdrAllow); got != "GET" {
@@ -416,8 +416,8 @@ func TestStreamHandlerAttachesToWriterOfItsType(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status = %d, want 200", resp.StatusCode)
 			}
-			if got := resp.Header.Get(hdrServerVersion); got != "3.7.3" {
-				t.Errorf("X-Server-Version = %q, want 3.7.3", got)
+			if got := resp.Header.Get(hdrServerVersion); got != defaultServerVersion {
+				t.Errorf("X-Server-Version = %q, want %s", got, defaultServerVersion)
 			}
 			if got := resp.Header.Get(hdrClusterID); got != "c1" {
 				t.Errorf("X-Etcd-Cluster-ID = %q, want c1", got)

@@ -206,7 +206,7 @@ func TestPipelinePostsMessageWithProtocolHeaders(t *testing.T) {
 	wantHeaders := map[string]string{
 		"Content-Type":          "application/protobuf",
 		"X-Server-From":         "1",
-		"X-Server-Version":      "3.7.3",
+		"X-Server-Version":      defaultServerVersion,
 		"X-Min-Cluster-Version": "3.0.0",
 		"X-Etcd-Cluster-ID":     "c1",
 		"X-PeerURLs":            "http://10.0.0.1:2380,http://10.0.0.2:2380",

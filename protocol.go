@@ -35,10 +35,10 @@ const (
 )
 
 // Versions announced in X-Server-Version and X-Min-Cluster-Version when the
-// Transport does not override them. They match etcd v3.7.3, so real etcd
+// Transport does not override them. They match etcd v3.7.4, so real etcd
 // peers accept us as a member of their own generation.
 const (
-	defaultServerVersion     = "3.7.3"
+	defaultServerVersion     = "3.7.4"
 	defaultMinClusterVersion = "3.0.0"
 	// absentVersion is assumed for a peer that sends no version header.
 	absentVersion = "2.0.0"

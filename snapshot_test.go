@@ -212,7 +212,7 @@ func TestSnapshotSenderPostsEnvelopeAndDB(t *testing.T) {
 	if got := req.header.Get("Content-Type"); got != "application/octet-stream" {
 		t.Errorf("Content-Type = %q, want application/octet-stream", got)
 	}
-	for k, want := range map[string]string{"X-Server-From": "1", "X-Etcd-Cluster-ID": "c1", "X-Server-Version": "3.7.3"} {
+	for k, want := range map[string]string{"X-Server-From": "1", "X-Etcd-Cluster-ID": "c1", "X-Server-Version": defaultServerVersion} {
 		if got := req.header.Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}

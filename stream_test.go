@@ -437,7 +437,7 @@ func TestStreamReaderDialRequest(t *testing.T) {
 			}
 			for k, want := range map[string]string{
 				"X-Raft-To": "2", "X-Server-From": "1", "X-Etcd-Cluster-ID": "c1",
-				"X-Server-Version": "3.7.3", "X-Min-Cluster-Version": "3.0.0",
+				"X-Server-Version": defaultServerVersion, "X-Min-Cluster-Version": "3.0.0",
 			} {
 				if got := reqs[0].header.Get(k); got != want {
 					t.Errorf("%s = %q, want %q", k, got, want)

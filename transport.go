@@ -80,7 +80,7 @@ type Transport struct {
 	// Transports sharing a Registerer share the collectors.
 	Registerer prometheus.Registerer
 	// ServerVersion and MinClusterVersion are announced to peers; empty
-	// means etcd v3.7.3's "3.7.3" and "3.0.0".
+	// means etcd v3.7.4's "3.7.4" and "3.0.0".
 	ServerVersion     string
 	MinClusterVersion string
 	// Limits and buffer sizes; zero means etcd's value.

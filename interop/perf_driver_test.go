@@ -14,8 +14,8 @@ const (
 	// Both Transports queue 4,096 messages per stream before dropping, so
 	// at 2,048 a non-blocking Send never drops.
 	sendWindow = 2048
-	// sendBatch is how many MsgApps go into one Send call, as a busy
-	// leader's Ready carries several.
+	// sendBatch is how many MsgApps go into one Send call unless a
+	// shape's perSend says fewer, as a busy leader's Ready carries several.
 	sendBatch = 64
 	// drainTimeout bounds every wait for the follower.
 	drainTimeout = 30 * time.Second
@@ -53,7 +53,8 @@ type msgBuilder struct {
 // terms: ours has taken a later batch under its queue's lock (the window
 // keeps a batch under 2,048 messages); etcd's has received 4,096 later
 // messages from its buffered channel, which orders its reads before the
-// Send that fills the slot again.
+// Send that fills the slot again. Neither depends on how many messages
+// each Send call carries.
 const recycleLen = 8192
 
 func newMsgBuilder(from, to uint64, entries, entrySize int) *msgBuilder {
@@ -116,41 +117,45 @@ func (mb *msgBuilder) build(out []*raftpb.Message) {
 	}
 }
 
-// appDriver sends MsgApps from a leader to a follower, never more than
-// sendWindow ahead of the follower's Process. One goroutine at a time.
+// appDriver sends MsgApps from a leader to a follower, perSend to a Send
+// call, never more than sendWindow ahead of the follower's Process. One
+// goroutine at a time.
 type appDriver struct {
-	from   transportImpl
-	to     *perfRaft
-	build  *msgBuilder
-	sent   atomic.Int64 // total MsgApps handed to Send
-	outBuf []*raftpb.Message
+	from    transportImpl
+	to      *perfRaft
+	build   *msgBuilder
+	perSend int
+	sent    atomic.Int64 // total MsgApps handed to Send
+	outBuf  []*raftpb.Message
 }
 
 func newAppDriver(leader, follower *perfSide, entries, entrySize int) *appDriver {
 	return &appDriver{
-		from:   leader.tr,
-		to:     follower.raft,
-		build:  newMsgBuilder(leader.id, follower.id, entries, entrySize),
-		outBuf: make([]*raftpb.Message, sendBatch),
+		from:    leader.tr,
+		to:      follower.raft,
+		build:   newMsgBuilder(leader.id, follower.id, entries, entrySize),
+		perSend: sendBatch,
+		outBuf:  make([]*raftpb.Message, sendBatch),
 	}
 }
 
-// setShape makes later messages carry entries entries of entrySize bytes;
-// the log continues where it was.
-func (d *appDriver) setShape(entries, entrySize int) {
-	if d.build.entries == entries && len(d.build.data) == entrySize {
+// setShape makes later messages take shape's form and Send pattern; the
+// log continues where it was.
+func (d *appDriver) setShape(shape msgShape) {
+	d.perSend = max(1, min(shape.perSend, sendBatch))
+	if d.build.entries == shape.entries && len(d.build.data) == shape.size {
 		return // keep the ring
 	}
-	b := newMsgBuilder(d.build.from, d.build.to, entries, entrySize)
+	b := newMsgBuilder(d.build.from, d.build.to, shape.entries, shape.size)
 	b.index = d.build.index
 	d.build = b
 }
 
-// send hands n more MsgApps to Send in batches, waiting for room in the
-// window before each batch. It does not wait for the last ones.
+// send hands n more MsgApps to Send, perSend to a call, waiting for room
+// in the window before each call. It does not wait for the last ones.
 func (d *appDriver) send(n int) error {
 	for n > 0 {
-		k := min(n, sendBatch)
+		k := min(n, d.perSend)
 		sent := d.sent.Load()
 		if err := d.to.waitApps(sent+int64(k)-sendWindow, drainTimeout); err != nil {
 			return fmt.Errorf("waiting for room in the window (%d sent): %w", sent, err)

@@ -240,7 +240,7 @@ func (c *countingWriter) FlushError() error {
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // perfSide is one member: a Transport of one implementation behind a
-// perfServer, with a perfRaft.
+// perfServer, with a perfRaft (nil if the member drives another Raft).
 type perfSide struct {
 	id      uint64
 	raft    *perfRaft
@@ -258,18 +258,29 @@ func (s *perfSide) close() {
 	s.server.srv.Close()
 }
 
-// startPerfSide starts member id; the caller closes it.
+// startPerfSide starts member id with a perfRaft; the caller closes it.
 func startPerfSide(tb testing.TB, impl string, id uint64, snapDir string) *perfSide {
 	tb.Helper()
-	s := &perfSide{id: id, raft: newPerfRaft(), server: &perfServer{}, snapDir: snapDir}
+	r := newPerfRaft()
+	s := startPerfMember(tb, impl, id, snapDir, r)
+	s.raft = r
+	r.tr.Store(&s.tr)
+	return s
+}
+
+// startPerfMember starts member id with r as its Transport's Raft; the
+// caller closes it. Its raft field is nil.
+func startPerfMember(tb testing.TB, impl string, id uint64, snapDir string, r rafthttp.Raft) *perfSide {
+	tb.Helper()
+	s := &perfSide{id: id, server: &perfServer{}, snapDir: snapDir}
 	s.server.srv = httptest.NewServer(s.server)
 	var h http.Handler
 	var err error
 	switch impl {
 	case implOurs:
-		h, err = s.startOurs()
+		h, err = s.startOurs(r)
 	case implEtcd:
-		h, err = s.startEtcd()
+		h, err = s.startEtcd(r)
 	default:
 		err = fmt.Errorf("unknown implementation %q", impl)
 	}
@@ -277,21 +288,20 @@ func startPerfSide(tb testing.TB, impl string, id uint64, snapDir string) *perfS
 		s.server.srv.Close()
 		tb.Fatal(err)
 	}
-	s.raft.tr.Store(&s.tr)
 	h = peerMux(h)
 	s.server.handler.Store(&h)
 	return s
 }
 
 // startOurs starts our Transport without a logger.
-func (s *perfSide) startOurs() (http.Handler, error) {
+func (s *perfSide) startOurs(r rafthttp.Raft) (http.Handler, error) {
 	urls, err := ourtypes.NewURLs([]string{s.url()})
 	if err != nil {
 		return nil, err
 	}
 	id := ourtypes.ID(s.id)
 	tr := &rafthttp.Transport{
-		ID: id, URLs: urls, ClusterID: ourtypes.ID(clusterID), Raft: s.raft,
+		ID: id, URLs: urls, ClusterID: ourtypes.ID(clusterID), Raft: r,
 		Snapshotter: oursnap.New(zap.NewNop(), s.snapDir),
 		ServerStats: ourstats.NewServerStats("ours", id.String()),
 		LeaderStats: ourstats.NewLeaderStats(zap.NewNop(), id.String()),
@@ -304,14 +314,14 @@ func (s *perfSide) startOurs() (http.Handler, error) {
 }
 
 // startEtcd starts etcd's Transport with a nil Logger.
-func (s *perfSide) startEtcd() (http.Handler, error) {
+func (s *perfSide) startEtcd(r etcdrafthttp.Raft) (http.Handler, error) {
 	urls, err := etcdtypes.NewURLs([]string{s.url()})
 	if err != nil {
 		return nil, err
 	}
 	id := etcdtypes.ID(s.id)
 	tr := &etcdrafthttp.Transport{
-		ID: id, URLs: urls, ClusterID: etcdtypes.ID(clusterID), Raft: s.raft,
+		ID: id, URLs: urls, ClusterID: etcdtypes.ID(clusterID), Raft: r,
 		Snapshotter: etcdsnap.New(zap.NewNop(), s.snapDir),
 		ServerStats: etcdstats.NewServerStats("etcd", id.String()),
 		LeaderStats: etcdstats.NewLeaderStats(zap.NewNop(), id.String()),
@@ -330,20 +340,26 @@ type perfPair struct {
 	follower *perfSide
 	apps     *appDriver
 	hbSeq    uint64
+	// sendLabels are the leader's pprof labels (see perf_cpu_test.go),
+	// which the driver's goroutine wears while it sends.
+	sendLabels context.Context
 }
 
 // startPerfPair starts and connects a pair, sets up a MsgApp driver for
 // entries of entrySize bytes (entries per message), and waits until every
-// stream the suite uses carries traffic. It stops at cleanup.
+// stream the suite uses carries traffic. It stops at cleanup. Each
+// member's goroutines carry the labels impl and side (send or recv).
 func startPerfPair(tb testing.TB, impl string, entries, entrySize int) *perfPair {
 	tb.Helper()
-	l := startPerfSide(tb, impl, leaderID, tb.TempDir())
-	tb.Cleanup(l.close)
-	f := startPerfSide(tb, impl, followerID, tb.TempDir())
-	tb.Cleanup(f.close)
-	l.tr.addPeer(f.id, f.url())
-	f.tr.addPeer(l.id, l.url())
-	p := &perfPair{impl: impl, leader: l, follower: f}
+	p := &perfPair{impl: impl, sendLabels: labelsCtx(labelImpl, impl, labelSide, sideSend)}
+	recvLabels := labelsCtx(labelImpl, impl, labelSide, sideRecv)
+	withLabels(p.sendLabels, func() { p.leader = startPerfSide(tb, impl, leaderID, tb.TempDir()) })
+	tb.Cleanup(p.leader.close)
+	withLabels(recvLabels, func() { p.follower = startPerfSide(tb, impl, followerID, tb.TempDir()) })
+	tb.Cleanup(p.follower.close)
+	l, f := p.leader, p.follower
+	withLabels(p.sendLabels, func() { l.tr.addPeer(f.id, f.url()) })
+	withLabels(recvLabels, func() { f.tr.addPeer(l.id, l.url()) })
 	p.apps = newAppDriver(l, f, entries, entrySize)
 	p.waitReady(tb)
 	return p
@@ -446,4 +462,15 @@ func (p *perfPair) check(before channelCounts) error {
 		return fmt.Errorf("%s: %w", p.impl, err)
 	}
 	return nil
+}
+
+// cpuSplit names the pair's sides for reportCPU: send is the leader's
+// Transport and server plus the driver that calls Send (recycling ring
+// slots and waiting for the window, a small share); recv is the
+// follower's Transport and server, including Process.
+func (p *perfPair) cpuSplit() map[string][]string {
+	return map[string][]string{
+		sideSend: {labelImpl, p.impl, labelSide, sideSend},
+		sideRecv: {labelImpl, p.impl, labelSide, sideRecv},
+	}
 }

@@ -11,6 +11,7 @@ package interop
 // together in time on a noisy machine.
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -26,15 +27,36 @@ const (
 	batchEntrySize = 128
 )
 
-// msgShape is the MsgApps of one case: entries entries of size bytes.
-// Its name is the case's in every benchmark that has it, which is how
-// benchtable pairs a case with its raw TCP baseline.
+// msgShape is the MsgApps of one case: entries entries of size bytes,
+// handed to the Transport perSend at a time. Its name (the message's
+// shape, without perSend) is the case's in every benchmark that has it,
+// which is how benchtable pairs a case with its raw TCP baseline.
 type msgShape struct {
 	name          string
 	entries, size int
+	// perSend is how many MsgApps go into one Send call: sendBatch, as a
+	// busy leader's Ready carries several for one follower, or 1, as a
+	// leader that hands each follower one MsgApp per Ready.
+	perSend int
 }
 
-func singleEntry(size int) msgShape { return msgShape{"size=" + sizeName(size), 1, size} }
+func singleEntry(size int) msgShape {
+	return msgShape{name: "size=" + sizeName(size), entries: 1, size: size, perSend: sendBatch}
+}
+
+// withPerSend returns s with n messages per Send call.
+func (s msgShape) withPerSend(n int) msgShape {
+	s.perSend = n
+	return s
+}
+
+// perSendName is the sub-benchmark level that names how many messages
+// each Send call carries.
+func (s msgShape) perSendName() string { return fmt.Sprintf("perSend=%d", s.perSend) }
+
+// perSendCounts are the Send patterns of the MsgApp cases, one message
+// per call first.
+func perSendCounts() []int { return []int{1, sendBatch} }
 
 // payload is the entry bytes of one message.
 func (s msgShape) payload() int { return s.entries * s.size }
@@ -47,7 +69,10 @@ func msgAppShapes() []msgShape {
 
 // batchShape is BenchmarkMsgAppBatch's case.
 func batchShape() msgShape {
-	return msgShape{fmt.Sprintf("entries=%dx%s", batchEntries, sizeName(batchEntrySize)), batchEntries, batchEntrySize}
+	return msgShape{
+		name:    fmt.Sprintf("entries=%dx%s", batchEntries, sizeName(batchEntrySize)),
+		entries: batchEntries, size: batchEntrySize, perSend: sendBatch,
+	}
 }
 
 // allShapes are every MsgApp case of the suite.
@@ -64,26 +89,34 @@ func startBenchPairs(b *testing.B, entries, entrySize int) map[string]*perfPair 
 }
 
 // BenchmarkMsgApp measures MsgApps with one entry of 64 B, 1 KiB and
-// 64 KiB: one op is one MsgApp, timed until the follower's Process has
-// seen it. allocs/op is end to end (both Transports share the process),
-// including the driver's (none per message: msgBuilder recycles them).
+// 64 KiB, handed to Send one per call (perSend=1) and 64 per call
+// (perSend=64): one op is one MsgApp, timed until the follower's Process
+// has seen it. allocs/op is end to end (both Transports share the
+// process), including the driver's (none per message: msgBuilder recycles
+// them).
 func BenchmarkMsgApp(b *testing.B) {
 	shapes := msgAppShapes()
 	pairs := startBenchPairs(b, shapes[0].entries, shapes[0].size)
 	for _, shape := range shapes {
 		b.Run(shape.name, func(b *testing.B) {
-			for _, impl := range benchImpls {
-				b.Run("impl="+impl, func(b *testing.B) { benchMsgApps(b, pairs[impl], shape) })
+			for _, n := range perSendCounts() {
+				runMsgAppCase(b, pairs, shape.withPerSend(n))
 			}
 		})
 	}
 }
 
-// BenchmarkMsgAppBatch measures MsgApps carrying 64 entries of 128 B.
+// BenchmarkMsgAppBatch measures MsgApps carrying 64 entries of 128 B, 64
+// per Send call.
 func BenchmarkMsgAppBatch(b *testing.B) {
 	shape := batchShape()
 	pairs := startBenchPairs(b, shape.entries, shape.size)
-	b.Run(shape.name, func(b *testing.B) {
+	b.Run(shape.name, func(b *testing.B) { runMsgAppCase(b, pairs, shape) })
+}
+
+// runMsgAppCase runs one shape's perSend level, etcd's pair then ours.
+func runMsgAppCase(b *testing.B, pairs map[string]*perfPair, shape msgShape) {
+	b.Run(shape.perSendName(), func(b *testing.B) {
 		for _, impl := range benchImpls {
 			b.Run("impl="+impl, func(b *testing.B) { benchMsgApps(b, pairs[impl], shape) })
 		}
@@ -94,22 +127,28 @@ func BenchmarkMsgAppBatch(b *testing.B) {
 // the follower processed them all, then checks that nothing was dropped or
 // reported unreachable and that the msgappv2 stream carried them.
 func benchMsgApps(b *testing.B, p *perfPair, shape msgShape) {
-	p.apps.setShape(shape.entries, shape.size)
+	p.apps.setShape(shape)
 	if err := p.apps.sendAndDrain(sendWindow); err != nil { // warm up this shape
 		b.Fatal(err)
 	}
 	before := p.counts()
 	b.SetBytes(int64(shape.payload()))
 	b.ReportAllocs()
+	cpu, err := startCPUMeter()
+	if err != nil {
+		b.Fatal(err)
+	}
 	var mem0, mem1 runtime.MemStats
 	runtime.ReadMemStats(&mem0)
 	b.ResetTimer()
-	err := p.apps.sendAndDrain(b.N)
+	withLabels(p.sendLabels, func() { err = p.apps.sendAndDrain(b.N) })
 	b.StopTimer()
 	runtime.ReadMemStats(&mem1)
-	if err != nil {
+	use, cpuErr := cpu.stop()
+	if err = errors.Join(err, cpuErr); err != nil {
 		b.Fatalf("%s: %v", p.impl, err)
 	}
+	reportCPU(b, use, b.N, "msg", p.cpuSplit())
 	// allocs/op rounded down hides allocations shared by several
 	// messages; this is the same count, unrounded.
 	b.ReportMetric(float64(mem1.Mallocs-mem0.Mallocs)/float64(b.N), "allocs/msg")
@@ -230,10 +269,19 @@ func TestPerfHarness(t *testing.T) {
 			p := startPerfPair(t, impl, 1, 64)
 			before := p.counts()
 			// More small messages than the driver's ring holds, so it waits
-			// for room in the window and reuses messages.
-			for _, shape := range [][3]int{{1, 64, recycleLen + 2*sendWindow}, {1, 64 << 10, 128}, {batchEntries, batchEntrySize, 256}} {
-				p.apps.setShape(shape[0], shape[1])
-				if err := p.apps.sendAndDrain(shape[2]); err != nil {
+			// for room in the window and reuses messages; then one message
+			// per Send call, and the other shapes.
+			for _, run := range []struct {
+				shape msgShape
+				n     int
+			}{
+				{singleEntry(64), recycleLen + 2*sendWindow},
+				{singleEntry(64).withPerSend(1), sendWindow + 100},
+				{singleEntry(64 << 10), 128},
+				{batchShape(), 256},
+			} {
+				p.apps.setShape(run.shape)
+				if err := p.apps.sendAndDrain(run.n); err != nil {
 					t.Fatal(err)
 				}
 			}

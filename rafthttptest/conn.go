@@ -22,7 +22,8 @@ type chunk struct {
 
 // faultConn applies one direction's faults to what the application reads
 // from a real connection: a pump goroutine reads the socket, holds
-// blocked traffic back, waits for bandwidth, and hands chunks over; Read
+// blocked or stalled traffic back, waits for bandwidth, applies the byte
+// triggers (flip, cut) and hands chunks over; Read waits out a stall and
 // releases each chunk only after the link's latency. Writes go straight to
 // the socket: the peer's faultConn applies that direction's faults.
 type faultConn struct {
@@ -38,8 +39,16 @@ type faultConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	pumped sync.WaitGroup
-	// held is set once the pump has held back bytes of a blocked direction.
+	// held is set once the pump has held back bytes of a blocked or
+	// stalled direction.
 	held atomic.Bool
+	// wasCut is set once a cut has reset the socket.
+	wasCut atomic.Bool
+
+	// Owned by the pump: bytes passed on so far, and where they stand
+	// against the link's byte triggers.
+	carried       int64
+	cutAt, flipAt triggerCursor
 
 	mu           sync.Mutex
 	pending      []byte
@@ -65,65 +74,6 @@ func (c *faultConn) start() *faultConn {
 	return c
 }
 
-// pump reads the socket until it fails or the connection is closed.
-// Bytes read while the direction is blocked are held until it heals, and
-// the pump reads nothing more meanwhile, so the writer's socket buffers
-// fill as they would behind a firewall that drops packets; afterwards the
-// bytes flow on in order, as TCP's retransmissions would carry them. (A
-// stream that resumed with bytes missing could hand a peer records that
-// parse but lie: a msgappv2 record after a lost one has the wrong index.)
-// A close or reset with no bytes held ahead of it is passed on at once.
-func (c *faultConn) pump() {
-	for {
-		buf := make([]byte, readChunk)
-		n, err := c.Conn.Read(buf)
-		if n == 0 && err == nil {
-			continue
-		}
-		if n > 0 && !c.admit(n) {
-			return // closed while waiting
-		}
-		select {
-		case c.chunks <- chunk{data: buf[:n], err: err, at: time.Now()}:
-		case <-c.ctx.Done():
-			return
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// admit waits until the read direction lets n bytes through: until it is
-// not blocked, then for its bandwidth. It reports false if the connection
-// was closed first.
-func (c *faultConn) admit(n int) bool {
-	l, ok := c.resolve()
-	if !ok {
-		return true
-	}
-	f, changed := c.faults.watch(l)
-	for f.blocked {
-		c.held.Store(true)
-		select {
-		case <-changed:
-		case <-c.ctx.Done():
-			return false
-		}
-		f, changed = c.faults.watch(l)
-	}
-	if f.limiter != nil {
-		for n > 0 {
-			step := min(n, f.limiter.Burst())
-			if f.limiter.WaitN(c.ctx, step) != nil {
-				return false
-			}
-			n -= step
-		}
-	}
-	return true
-}
-
 // latency is the read direction's current latency.
 func (c *faultConn) latency() time.Duration {
 	if l, ok := c.resolve(); ok {
@@ -132,9 +82,12 @@ func (c *faultConn) latency() time.Duration {
 	return 0
 }
 
-// Read returns data the pump admitted, once its latency has passed,
-// honouring the read deadline and Close.
+// Read returns data the pump admitted, once its latency has passed and no
+// stall holds the link, honouring the read deadline and Close.
 func (c *faultConn) Read(b []byte) (int, error) {
+	if err := c.awaitStall(); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	if len(c.pending) > 0 {
 		n := copy(b, c.pending)
@@ -171,7 +124,7 @@ func (c *faultConn) next() (chunk, error) {
 	for {
 		var err error
 		var got bool
-		if ch, got, err = c.wait(c.chunks, -1); err != nil {
+		if ch, got, err = c.wait(c.chunks, -1, nil); err != nil {
 			return chunk{}, err
 		}
 		if got {
@@ -183,17 +136,37 @@ func (c *faultConn) next() (chunk, error) {
 		if remaining <= 0 {
 			return ch, nil
 		}
-		if _, _, err := c.wait(nil, remaining); err != nil {
+		if _, _, err := c.wait(nil, remaining, nil); err != nil {
 			c.requeue(ch)
 			return chunk{}, err
 		}
 	}
 }
 
+// awaitStall waits while the read direction is stalled, so chunks the pump
+// queued before the stall began are held too.
+func (c *faultConn) awaitStall() error {
+	l, ok := c.resolve()
+	if !ok {
+		return nil
+	}
+	for {
+		f, changed := c.faults.watch(l)
+		remaining := time.Until(f.stallUntil)
+		if remaining <= 0 {
+			return nil
+		}
+		if _, _, err := c.wait(nil, remaining, changed); err != nil {
+			return err
+		}
+	}
+}
+
 // wait blocks until a chunk arrives on from, d passes (d < 0: forever),
-// the deadline changes (both return with got false and no error, so the
-// caller re-checks), the read deadline passes, or the conn is closed.
-func (c *faultConn) wait(from <-chan chunk, d time.Duration) (chunk, bool, error) {
+// wake is closed or the deadline changes (these return with got false and
+// no error, so the caller re-checks), the read deadline passes, or the
+// conn is closed.
+func (c *faultConn) wait(from <-chan chunk, d time.Duration, wake <-chan struct{}) (chunk, bool, error) {
 	deadline := c.deadlineTimer()
 	defer stopTimer(deadline)
 	var sleep *time.Timer
@@ -205,6 +178,8 @@ func (c *faultConn) wait(from <-chan chunk, d time.Duration) (chunk, bool, error
 	case ch := <-from:
 		return ch, true, nil
 	case <-timerC(sleep):
+		return chunk{}, false, nil
+	case <-wake:
 		return chunk{}, false, nil
 	case <-c.deadlineSet:
 		return chunk{}, false, nil
@@ -276,6 +251,9 @@ func (c *faultConn) Close() error {
 		c.cancel()
 		err = c.Conn.Close()
 		c.pumped.Wait()
+		if c.wasCut.Load() {
+			err = nil // the cut closed the socket already
+		}
 		if c.onClose != nil {
 			c.onClose()
 		}
@@ -286,8 +264,13 @@ func (c *faultConn) Close() error {
 // reset closes the connection with a TCP RST, as a crashed host or a
 // middlebox would.
 func (c *faultConn) reset() {
-	if tc, ok := c.Conn.(*net.TCPConn); ok {
+	lingerZero(c.Conn)
+	_ = c.Close()
+}
+
+// lingerZero makes closing c send a TCP RST instead of a FIN.
+func lingerZero(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	_ = c.Close()
 }

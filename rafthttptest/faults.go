@@ -79,3 +79,48 @@ func (c *Cluster) Blackhole(id types.ID) {
 		c.net.faults.update(link{m.ID, id}, func(f *linkFaults) { f.blocked = true })
 	}
 }
+
+// CutAfter resets, once, the connection that carries the n-th byte
+// from → to. Bytes are counted per connection, from the call on: each
+// connection between the two members counts the bytes it delivers
+// from → to after the call (raw socket bytes: HTTP headers, chunked
+// framing and body alike), and the first whose count reaches n is
+// reset with a TCP RST right after its n-th byte. Its reader gets
+// exactly those n bytes, then a connection-reset error; its writer, at
+// from, learns of the reset from its socket, as from a crashed peer, and
+// may have written more. Other connections are untouched, so heartbeats
+// on a stream cannot spend a cut meant for a snapshot body unless they
+// carry n bytes themselves; later connections work. n <= 0 resets the
+// first connection to carry a byte after the call, before that byte.
+//
+// The returned channel is closed once the cut has happened. Heal or
+// HealAll before then disarms it and it is never closed; a later CutAfter
+// on the link replaces an unfired one.
+func (c *Cluster) CutAfter(from, to types.ID, n int64) <-chan struct{} {
+	return c.net.faults.cutAfter(link{from, to}, n)
+}
+
+// FlipByte inverts every bit of one byte from → to, once: the byte at
+// offset (0 is the first) among those the first connection to carry more
+// than offset bytes from → to after the call delivers, counted as in
+// CutAfter. Every other byte is delivered unchanged, and the connection
+// stays open. A negative offset is taken as 0.
+//
+// The returned channel is closed once the byte was altered; Heal or
+// HealAll before then disarms it and it is never closed.
+func (c *Cluster) FlipByte(from, to types.ID, offset int64) <-chan struct{} {
+	return c.net.faults.flipByte(link{from, to}, offset)
+}
+
+// Stall holds every byte from → to back for d from the call: on live
+// connections, and on connections opened meanwhile (dials succeed).
+// Nothing is closed, reset or lost: writers stall once the socket buffers
+// fill, readers see silence (a Read started after Stall returns delivers
+// nothing before d has passed), and then the held bytes flow on in order.
+// A Transport whose read timeout is shorter than d will give up on its
+// connections, as it would over a real stalled link. A new Stall of the
+// link replaces the previous one; Stall(from, to, 0) and Heal end it
+// early.
+func (c *Cluster) Stall(from, to types.ID, d time.Duration) {
+	c.net.faults.stall(link{from, to}, d)
+}

@@ -31,7 +31,15 @@ type linkFaults struct {
 	// dropRate is the fraction of messages from→to the receiver's Raft
 	// never sees.
 	dropRate float64
+	// stallUntil holds the direction's bytes back, on every connection,
+	// until that time; nothing is closed or lost.
+	stallUntil time.Time
+	// cut and flip are one-shot faults at a byte offset; nil when unset.
+	cut, flip *byteTrigger
 }
+
+// stalled reports whether the direction is held back by a stall at now.
+func (f linkFaults) stalled(now time.Time) bool { return now.Before(f.stallUntil) }
 
 // faultTable holds every link's faults; the zero value has none.
 type faultTable struct {
@@ -67,6 +75,28 @@ func (t *faultTable) update(l link, f func(*linkFaults)) {
 	f(&lf)
 	t.faults[l] = lf
 	t.notifyLocked()
+}
+
+// cutAfter arms a one-shot reset of l after n bytes; see Cluster.CutAfter.
+func (t *faultTable) cutAfter(l link, n int64) <-chan struct{} {
+	// The trigger names the last byte that gets through: -1 for none.
+	tr := newByteTrigger(max(n, 0) - 1)
+	t.update(l, func(f *linkFaults) { f.cut = tr })
+	return tr.fired
+}
+
+// flipByte arms a one-shot inversion of the byte at offset; see
+// Cluster.FlipByte.
+func (t *faultTable) flipByte(l link, offset int64) <-chan struct{} {
+	tr := newByteTrigger(max(offset, 0))
+	t.update(l, func(f *linkFaults) { f.flip = tr })
+	return tr.fired
+}
+
+// stall holds l's bytes back for d from now; see Cluster.Stall.
+func (t *faultTable) stall(l link, d time.Duration) {
+	until := time.Now().Add(d)
+	t.update(l, func(f *linkFaults) { f.stallUntil = until })
 }
 
 func (t *faultTable) clear(l link) {

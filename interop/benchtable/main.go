@@ -8,7 +8,9 @@
 // up by name: the `impl=` element names the implementation and the rest
 // names the case, so BenchmarkMsgApp/size=64B/impl=etcd and .../impl=ours
 // share a row. The raw TCP column divides ours by BenchmarkRawTCP with the
-// same parameters, or by impl=rawtcp of the same case. Benchmarks without
+// same parameters (but for perSend=, how many messages each Send call
+// carried, which raw TCP does not have), or by impl=rawtcp of the same
+// case. Benchmarks without
 // an etcd/ours pair (the baselines) go to a second table.
 //
 // Usage:

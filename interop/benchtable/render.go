@@ -14,17 +14,35 @@ type metric struct {
 	label string // appended to the case name; "" for the main figure
 	unit  string // the unit compared across implementations
 	also  string // a unit shown in the same cell, e.g. MB/s next to msgs/s
+	parts []part // parts of the figure shown after it in the same cell
 	lower bool   // lower is better
 	raw   bool   // compare with the raw TCP baseline
 }
 
+// part is a share of a row's figure, e.g. the sender's CPU time.
+type part struct{ name, unit string }
+
 // throughput is the main row of a streaming case.
 var throughput = metric{unit: "msgs/s", also: "MB/s", raw: true}
 
+// msgCPU is the process's CPU time per message, with the profiled shares
+// of the sending and the receiving member.
+func msgCPU() metric {
+	return metric{label: "CPU/msg", unit: "cpu-ns/msg", lower: true,
+		parts: []part{{"send", "send-cpu-ns/msg"}, {"recv", "recv-cpu-ns/msg"}}}
+}
+
 // familyMetrics lists the rows of each paired benchmark family.
 var familyMetrics = map[string][]metric{
-	"MsgApp":      {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}},
-	"MsgAppBatch": {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}},
+	"MsgApp":      {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}, msgCPU()},
+	"MsgAppBatch": {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}, msgCPU()},
+	"RaftCluster": {
+		{unit: "commits/s"},
+		{label: "p50 Propose→apply", unit: "p50-ns", lower: true},
+		{label: "p99 Propose→apply", unit: "p99-ns", lower: true},
+		{label: "CPU/commit", unit: "cpu-ns/op", lower: true,
+			parts: []part{{"raft", "raft-cpu-ns/op"}, {"transports", "transport-cpu-ns/op"}}},
+	},
 	"HeartbeatUnderLoad": {
 		{label: "p50 RTT", unit: "p50-ns", lower: true},
 		{label: "p99 RTT", unit: "p99-ns", lower: true},
@@ -137,12 +155,20 @@ func pairedRatio(a, b []float64) (mid, lo, hi float64, ok bool) {
 }
 
 // rawFor returns the raw TCP runs of a case: impl=rawtcp of the same case,
-// else BenchmarkRawTCP with the same parameters.
+// else BenchmarkRawTCP with the same message shape. The raw baseline has
+// no Send calls, so a perSend= element does not take part in the match:
+// MsgApp size=64B perSend=1 and perSend=64 share RawTCP size=64B.
 func (s *resultSet) rawFor(k caseKey) runs {
 	if rs := s.cases[k][implRawTCP]; rs != nil {
 		return rs
 	}
-	return s.cases[caseKey{family: "RawTCP", params: k.params}][""]
+	var shape []string
+	for _, p := range strings.Split(k.params, "/") {
+		if !strings.HasPrefix(p, "perSend=") {
+			shape = append(shape, p)
+		}
+	}
+	return s.cases[caseKey{family: "RawTCP", params: strings.Join(shape, "/")}][""]
 }
 
 // baselineImpls returns, sorted, the implementations of a case that are
@@ -175,7 +201,7 @@ func withLabel(name string, m metric) string {
 	return name
 }
 
-// cell shows the median of m's unit, and of its companion unit.
+// cell shows the median of m's unit, and of its companion unit or parts.
 func cell(rs runs, m metric) string {
 	v, ok := median(rs[m.unit])
 	if !ok {
@@ -185,17 +211,26 @@ func cell(rs runs, m metric) string {
 	if a, ok := median(rs[m.also]); ok && m.also != "" {
 		out += " (" + format(a, m.also) + ")"
 	}
+	var parts []string
+	for _, p := range m.parts {
+		if a, ok := median(rs[p.unit]); ok {
+			parts = append(parts, p.name+" "+format(a, p.unit))
+		}
+	}
+	if len(parts) > 0 {
+		out += " (" + strings.Join(parts, ", ") + ")"
+	}
 	return out
 }
 
 // format renders v in unit for a reader.
 func format(v float64, unit string) string {
 	switch {
-	case unit == "msgs/s":
-		return si(v) + " msgs/s"
+	case unit == "msgs/s" || unit == "commits/s":
+		return si(v) + " " + unit
 	case unit == "MB/s":
 		return fmt.Sprintf("%.0f MB/s", v)
-	case strings.HasSuffix(unit, "-ns") || unit == "ns/op":
+	case strings.HasSuffix(unit, "-ns") || strings.Contains(unit, "-ns/") || unit == "ns/op":
 		return duration(v)
 	case strings.HasSuffix(unit, "-MiB"):
 		return fmt.Sprintf("%.1f MiB", v)

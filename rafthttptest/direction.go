@@ -1,0 +1,43 @@
+package rafthttptest
+
+import "time"
+
+// Direction is one direction of a Proxy's traffic. Its methods set that
+// direction's faults for every connection through the Proxy; they act as
+// the Cluster methods of the same names do on a link.
+type Direction struct {
+	faults *faultTable
+	l      link
+}
+
+// CutAfter resets, once, the first connection to carry n bytes in this
+// direction after the call, right after its n-th byte; see
+// Cluster.CutAfter. The side that receives this direction's bytes is
+// written exactly those n bytes and then reset; as with any TCP reset,
+// its kernel discards what it had received but not yet read, so a reader
+// that lags may see fewer. The channel is closed once the cut happened.
+func (d *Direction) CutAfter(n int64) <-chan struct{} { return d.faults.cutAfter(d.l, n) }
+
+// FlipByte inverts every bit of the byte at offset of the first
+// connection to carry more than offset bytes in this direction after the
+// call, once; see Cluster.FlipByte. The channel is closed once the byte
+// was altered.
+func (d *Direction) FlipByte(offset int64) <-chan struct{} { return d.faults.flipByte(d.l, offset) }
+
+// Stall holds every byte in this direction back for dur from the call,
+// then lets them flow on in order; see Cluster.Stall.
+func (d *Direction) Stall(dur time.Duration) { d.faults.stall(d.l, dur) }
+
+// SetBandwidth caps this direction at bytesPerSec; 0 removes the cap.
+func (d *Direction) SetBandwidth(bytesPerSec int) {
+	d.faults.update(d.l, func(f *linkFaults) { f.limiter = newLimiter(bytesPerSec) })
+}
+
+// SetLatency delays every byte in this direction by dur.
+func (d *Direction) SetLatency(dur time.Duration) {
+	d.faults.update(d.l, func(f *linkFaults) { f.latency = dur })
+}
+
+// Heal removes every fault of this direction, armed cuts and flips
+// included (their channels are then never closed).
+func (d *Direction) Heal() { d.faults.clear(d.l) }

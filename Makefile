@@ -36,11 +36,13 @@ cover:
 	$(GO) test -count=1 -coverprofile=coverage.out .
 	$(GO) tool cover -func=coverage.out | tail -n 1
 
-## fuzz: run every fuzz target for FUZZTIME each.
+## fuzz: run every fuzz target (root package and transport/) for FUZZTIME each.
 fuzz:
-	@for target in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
-		echo "== $$target"; \
-		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	@for pkg in . ./transport; do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
 	done
 
 ## vet: go vet and staticcheck (the version pinned in tools/go.mod) over every module.

@@ -149,7 +149,7 @@ func (t *Transport) newEnv() (*env, error) {
 	if e.guard, err = t.newGuard(); err != nil {
 		return nil, err
 	}
-	e.streamRt, e.pipelineRt, e.snapshotRt, err = newRoundTrippers(t.TLSInfo, t.dialer(), cfg)
+	e.streamRt, e.pipelineRt, e.snapshotRt, err = t.newRoundTrippers(cfg)
 	if err != nil {
 		return nil, err
 	}

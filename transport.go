@@ -69,9 +69,12 @@ type Transport struct {
 	// Zero means DefaultConnReadTimeout.
 	ConnReadTimeout time.Duration
 	// ConnWriteTimeout bounds each write to a stream; zero means
-	// DefaultConnWriteTimeout.
+	// DefaultConnWriteTimeout. On Linux it is also the TCP_USER_TIMEOUT of
+	// every connection the Transport dials: data left unacknowledged that
+	// long ends the connection, even when no write is blocked.
 	ConnWriteTimeout time.Duration
-	// DialContext dials peers; nil means a net.Dialer with DialTimeout.
+	// DialContext dials peers; nil means a net.Dialer with DialTimeout,
+	// connecting from TLSInfo.LocalAddr if set (Start fails if both are).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Registerer receives the etcd_network_* metrics; nil registers none.
 	// Transports sharing a Registerer share the collectors.

@@ -19,7 +19,9 @@ import (
 // itself does not verify it, ConnectionState.VerifiedChains stays empty;
 // use PeerCertificates instead. Callers must keep ClientAuth,
 // GetCertificate and VerifyConnection as returned. Allowed CNs or hostnames
-// are enforced on the client certificate and need client authentication.
+// are enforced on the client certificate and need client authentication;
+// so does CRLFile, which is checked in VerifyConnection too. The client
+// SAN check and HandshakeFailure belong to WrapListener, not to the config.
 func (info TLSInfo) ServerConfig() (*tls.Config, error) {
 	if err := info.validate(); err != nil {
 		return nil, err
@@ -38,16 +40,35 @@ func (info TLSInfo) ServerConfig() (*tls.Config, error) {
 	if _, err := loadRoots(info.TrustedCAFile); err != nil {
 		return nil, err
 	}
+	crl, metrics, err := info.revocation()
+	if err != nil {
+		return nil, err
+	}
 	cfg := info.baseConfig()
 	cfg.GetCertificate = info.serverCertLoader()
 	cfg.NextProtos = []string{"h2"}
 	if clientAuth {
 		cfg.ClientAuth = tls.RequireAnyClientCert
 		v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile, chainCheck: true,
-			usage: x509.ExtKeyUsageClientAuth, allowed: allowed}
+			usage: x509.ExtKeyUsageClientAuth, allowed: allowed, crl: crl, metrics: metrics}
 		cfg.VerifyConnection = v.verifyConnection
 	}
 	return cfg, nil
+}
+
+// revocation builds the CRL checker, having read and parsed the file once
+// so that a bad setup fails now, and the metrics it counts in. The checker
+// is nil without CRLFile.
+func (info TLSInfo) revocation() (*crlChecker, *tlsMetrics, error) {
+	metrics, err := newTLSMetrics(info.Registerer)
+	if err != nil || info.CRLFile == "" {
+		return nil, metrics, err
+	}
+	crl := newCRLChecker(info.CRLFile, info.logger())
+	if _, err := crl.load(); err != nil {
+		return nil, nil, err
+	}
+	return crl, metrics, nil
 }
 
 // ClientConfig returns a tls.Config for dialling peers. If a key pair is set
@@ -58,7 +79,9 @@ func (info TLSInfo) ServerConfig() (*tls.Config, error) {
 // roots as usual. With TrustedCAFile (and without InsecureSkipVerify), the
 // returned config has InsecureSkipVerify set and verifies the server in
 // VerifyConnection against a fresh read of the bundle; the host name
-// checked is the dialled DNS name, else ServerName. Dialling an IP address
+// checked is the dialled DNS name, else ServerName. A server certificate
+// listed in CRLFile fails the handshake whatever the other settings,
+// InsecureSkipVerify included. Dialling an IP address
 // therefore needs ServerName, or the handshake fails with ErrNoServerName.
 // Callers must keep InsecureSkipVerify, GetClientCertificate and
 // VerifyConnection as returned. NewTLSDialer has none of these limits: it
@@ -85,13 +108,17 @@ func (info TLSInfo) clientConfig() (*tls.Config, *peerVerifier, error) {
 	if _, err := loadRoots(info.TrustedCAFile); err != nil {
 		return nil, nil, err
 	}
-	v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile,
-		usage: x509.ExtKeyUsageServerAuth, serverName: info.ServerName, allowed: info.allowedMatcher()}
+	crl, metrics, err := info.revocation()
+	if err != nil {
+		return nil, nil, err
+	}
+	v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile, usage: x509.ExtKeyUsageServerAuth,
+		serverName: info.ServerName, allowed: info.allowedMatcher(), crl: crl, metrics: metrics}
 	if info.TrustedCAFile != "" && !info.InsecureSkipVerify {
 		cfg.InsecureSkipVerify = true
 		v.chainCheck = true
 	}
-	if !v.chainCheck && v.allowed == nil {
+	if !v.chainCheck && v.allowed == nil && v.crl == nil {
 		return cfg, nil, nil
 	}
 	cfg.VerifyConnection = v.verifyConnection

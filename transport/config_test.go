@@ -30,8 +30,10 @@ func TestConfigErrors(t *testing.T) {
 		clientErr  error // nil: ClientConfig must succeed
 		anyErrOnly bool  // errors need not match a sentinel, only be non-nil
 	}{
-		{name: "CRL file", info: func() TLSInfo { i := e.server; i.CRLFile = "crl.pem"; return i },
-			serverErr: ErrCRLNotSupported, clientErr: ErrCRLNotSupported},
+		{name: "missing CRL file", info: func() TLSInfo { i := e.server; i.CRLFile = missing; return i },
+			serverErr: os.ErrNotExist, clientErr: os.ErrNotExist},
+		{name: "CRL file without a list", info: func() TLSInfo { i := e.server; i.CRLFile = garbage; return i },
+			serverErr: errAny, clientErr: errAny, anyErrOnly: true},
 		{name: "cert without key", info: func() TLSInfo { i := e.server; i.KeyFile = ""; return i },
 			serverErr: errNoKeyPair, clientErr: errNoKeyPair},
 		{name: "empty server", info: func() TLSInfo { return TLSInfo{} }, serverErr: errNoKeyPair},

@@ -12,4 +12,12 @@
 // what that means for callers. TLSInfo.NewTLSDialer makes the client
 // handshake itself, so it can check servers dialled by IP address, which
 // ClientConfig alone cannot (Go sends no IP address in SNI).
+//
+// A revocation list (TLSInfo.CRLFile) is checked in the same hook on both
+// sides, reread on every handshake and parsed again when it changes.
+// TLSInfo.WrapListener is the server side of etcd's peer listener: it
+// completes each handshake before Accept, checks that a client
+// certificate matches its source address (etcd's client SAN check), and
+// reports failures to TLSInfo.HandshakeFailure and, rate-limited, to the
+// log.
 package transport

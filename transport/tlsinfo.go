@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
 var (
-	// ErrCRLNotSupported is returned by ServerConfig and ClientConfig when
-	// TLSInfo.CRLFile is set: revocation lists are not checked yet, and
-	// silently ignoring one would be worse than refusing it.
-	ErrCRLNotSupported = errors.New("transport: CRLFile is not supported yet")
 	// ErrPeerNotAllowed fails a handshake whose verified peer certificate
 	// matches none of the allowed CNs or hostnames.
 	ErrPeerNotAllowed = errors.New("transport: peer certificate matches no allowed CN or hostname")
@@ -52,14 +49,25 @@ type TLSInfo struct {
 	// ClientCertAuth makes ServerConfig require and verify a client
 	// certificate. A non-empty TrustedCAFile implies it.
 	ClientCertAuth bool
-	// CRLFile is not supported yet: setting it makes ServerConfig and
-	// ClientConfig return ErrCRLNotSupported.
+	// CRLFile, if set, names a certificate revocation list: one DER list,
+	// or PEM with one or more "X509 CRL" blocks. A peer that presents a
+	// certificate whose serial number it lists fails the handshake with
+	// ErrCertificateRevoked: client certificates on a server (with client
+	// authentication), the server's certificate on a client. As in etcd,
+	// every certificate the peer sends is checked by serial number alone;
+	// the list's signature and dates are not (the file is trusted like
+	// TrustedCAFile; a list past its NextUpdate is logged). The file is
+	// read on every handshake and parsed again when its contents change;
+	// one that cannot be read or parsed fails the handshake. Building a
+	// config fails if it cannot be read and parsed then.
 	CRLFile string
 	// InsecureSkipVerify makes ClientConfig accept any server certificate.
 	// Allowed CN or hostname checks still apply to the presented one.
 	InsecureSkipVerify bool
-	// SkipClientSANVerify is kept for etcd compatibility; the configs built
-	// here do not use it (etcd's listener checks client SANs with it).
+	// SkipClientSANVerify turns off the client SAN check of WrapListener
+	// (and so of rafthttp.NewListener): by default, as in etcd, a client
+	// certificate that carries IP or DNS SANs must match the address the
+	// connection comes from. The tls.Configs alone never make that check.
 	SkipClientSANVerify bool
 
 	// ServerName is the host name a client expects in the server
@@ -67,8 +75,11 @@ type TLSInfo struct {
 	// Empty means the dialled host.
 	ServerName string
 
-	// HandshakeFailure, if set, is for listeners to call when a handshake
-	// fails; the configs built here do not call it.
+	// HandshakeFailure, if set, is called by WrapListener (and so by
+	// rafthttp.NewListener) with each connection whose handshake or client
+	// SAN check failed, and the reason, before the connection is closed.
+	// It is called from the handshake's own goroutine, so it must be safe
+	// for concurrent use. The tls.Configs alone never call it.
 	HandshakeFailure func(*tls.Conn, error)
 
 	// CipherSuites restricts TLS 1.2 cipher suites, in preference order.
@@ -98,17 +109,29 @@ type TLSInfo struct {
 	// certificate on a client.
 	AllowedHostnames []string
 
-	// Logger receives warnings about certificate files that fail to load
-	// during a handshake. Nil discards them.
+	// Logger receives warnings about certificate, CA and CRL files that fail
+	// to load during a handshake, CRL reloads, and WrapListener's rejected
+	// connections. Nil discards them.
 	Logger *zap.Logger
 
 	// EmptyCN makes ClientConfig refuse a client certificate whose common
 	// name is not empty, both when building and on every handshake.
 	EmptyCN bool
 
-	// LocalAddr is the local IP address to dial peers from; empty lets the
-	// system choose. The configs built here do not use it.
+	// LocalAddr is the local IP address (or a host name resolving to one)
+	// that rafthttp's dialer and NewRoundTripper connect from; empty lets
+	// the system choose. An address that does not resolve fails
+	// Transport.Start and NewRoundTripper, as does setting it together
+	// with Transport.DialContext, which it cannot reach. The tls.Configs
+	// do not use it.
 	LocalAddr string
+
+	// Registerer, if set, receives etcd_network_peer_tls_rejections_total,
+	// which counts connections rejected by CRLFile and by the client SAN
+	// check, by Reason. Nil counts nothing; rafthttp.Transport fills it in
+	// from its own Registerer. Configs built from settings that share a
+	// Registerer share the counter.
+	Registerer prometheus.Registerer
 }
 
 // String summarises the file settings, for logs.
@@ -133,9 +156,6 @@ func (info TLSInfo) logger() *zap.Logger {
 
 // validate checks the settings that do not involve reading files.
 func (info TLSInfo) validate() error {
-	if info.CRLFile != "" {
-		return fmt.Errorf("%w: %s", ErrCRLNotSupported, info.CRLFile)
-	}
 	if (info.CertFile == "") != (info.KeyFile == "") {
 		return errNoKeyPair
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -26,6 +27,9 @@ type peerVerifier struct {
 	serverName string
 	// allowed, if non-nil, must accept the peer's leaf.
 	allowed func(*x509.Certificate) bool
+	// crl, if non-nil, must list none of the peer's certificates.
+	crl     *crlChecker
+	metrics *tlsMetrics
 }
 
 // verifyConnection is the tls.Config.VerifyConnection hook.
@@ -45,7 +49,25 @@ func (v *peerVerifier) verifyConnection(cs tls.ConnectionState) error {
 	if v.allowed != nil && !v.allowed(leaf) {
 		return fmt.Errorf("%w: subject %q", ErrPeerNotAllowed, leaf.Subject.String())
 	}
-	return nil
+	return v.checkRevoked(cs.PeerCertificates)
+}
+
+// checkRevoked consults the CRL file, if any, and counts a rejection.
+func (v *peerVerifier) checkRevoked(chain []*x509.Certificate) error {
+	if v.crl == nil {
+		return nil
+	}
+	err := v.crl.check(chain)
+	switch {
+	case err == nil:
+	case !errors.Is(err, ErrCertificateRevoked):
+		v.metrics.reject(reasonCRLUnavailable)
+	case v.usage == x509.ExtKeyUsageClientAuth:
+		v.metrics.reject(reasonClientRevoked)
+	default:
+		v.metrics.reject(reasonServerRevoked)
+	}
+	return err
 }
 
 // verifyChain verifies the presented chain against a fresh read of caFile

@@ -26,6 +26,9 @@ type CA struct {
 	key  *ecdsa.PrivateKey
 	cert *x509.Certificate
 	der  []byte
+	// crlNumber numbers the revocation lists WriteCRL signs; each list
+	// must carry a higher number than the one it replaces.
+	crlNumber int64
 }
 
 // Leaf describes a certificate to issue. Zero times mean "valid from an
@@ -49,7 +52,7 @@ func NewCA(t testing.TB, name string) *CA {
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}

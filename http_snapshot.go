@@ -2,6 +2,7 @@ package rafthttp
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -35,14 +36,15 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.guard.snapRecvs.release()
-	m, size, ok := h.decodeEnvelope(w, r, e, verified)
+	body := newRecvBody(w, r, e)
+	m, size, ok := h.decodeEnvelope(w, r, body, e, verified)
 	if !ok {
 		return
 	}
 	from := e.fromLabel(types.ID(m.GetFrom()))
 	e.metrics.snapshotRecvInflights.WithLabelValues(from).Inc()
 	defer e.metrics.snapshotRecvInflights.WithLabelValues(from).Dec()
-	if !h.receive(w, r, e, m, size) {
+	if !h.receive(w, r, body, e, m, size) {
 		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
 		return
 	}
@@ -54,8 +56,9 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decodeEnvelope reads the MsgSnap in front of the DB bytes and returns it
 // with its encoded size. On failure it answers 400 (403 if From is not the
 // verified sender) and returns false.
-func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request, e *env, verified types.ID) (*raftpb.Message, int, bool) {
-	dec := newMessageDecoder(r.Body, e.cfg.maxEnvelopeBytes)
+func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request, body io.Reader, e *env,
+	verified types.ID) (*raftpb.Message, int, bool) {
+	dec := newMessageDecoder(body, e.cfg.maxEnvelopeBytes)
 	m, err := dec.decode()
 	from := e.fromLabel(types.ID(m.GetFrom()))
 	if err != nil {
@@ -86,9 +89,10 @@ func (h *snapshotHandler) countUnknownFailure() {
 	}
 }
 
-// receive saves the DB bytes and processes m. On failure it writes the
-// reply and returns false.
-func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env, m *raftpb.Message, size int) bool {
+// receive saves the DB bytes left in body and processes m. On failure it
+// writes the reply and returns false.
+func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, body *recvBody, e *env,
+	m *raftpb.Message, size int) bool {
 	start := time.Now()
 	index := m.GetSnapshot().GetMetadata().GetIndex()
 	lg := e.lg.With(zap.Stringer("local-member-id", e.local),
@@ -101,7 +105,10 @@ func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env
 		http.Error(w, "failed to save KV snapshot (no snapshotter)", http.StatusInternalServerError)
 		return false
 	}
-	n, err := e.snapshot.SaveDBFrom(r.Body, index)
+	tr := e.snapshots.transfers.start(e, SnapshotReceiving, types.ID(m.GetFrom()), index, 0, -1)
+	defer tr.end()
+	body.tr = tr
+	n, err := e.snapshot.SaveDBFrom(body, index)
 	if err != nil {
 		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
 		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)

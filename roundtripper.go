@@ -53,8 +53,8 @@ func newPipelineRoundTripper(info transport.TLSInfo, dial transport.DialFunc) (*
 //     etcd means to do this, but its deadlines are never installed.
 //   - pipeline: keep-alive, write deadlines, and the reply must start within
 //     the read timeout, so a half-open peer cannot hold a worker forever.
-//   - snapshots: keep-alive and write deadlines only; the receiver may take
-//     long to store a large DB before it answers.
+//   - snapshots: keep-alive, and each write may block for the snapshot
+//     stall timeout; the sender's stall watch bounds the rest.
 func newRoundTrippers(info transport.TLSInfo, dial transport.DialFunc, cfg settings) (stream, pipeline, snapshot *http.Transport, err error) {
 	if stream, err = newHTTPTransport(info, withDeadlines(dial, cfg.readTimeout, cfg.writeTimeout)); err != nil {
 		return nil, nil, nil, err
@@ -68,7 +68,7 @@ func newRoundTrippers(info transport.TLSInfo, dial transport.DialFunc, cfg setti
 		return nil, nil, nil, err
 	}
 	pipeline.ResponseHeaderTimeout = cfg.readTimeout
-	if snapshot, err = newPipelineRoundTripper(info, withDeadlines(dial, 0, cfg.writeTimeout)); err != nil {
+	if snapshot, err = newPipelineRoundTripper(info, withDeadlines(dial, 0, cfg.snapshot.stallTimeout)); err != nil {
 		return nil, nil, nil, err
 	}
 	return stream, pipeline, snapshot, nil

@@ -3,12 +3,14 @@ package rafthttp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/snap"
 	"github.com/rafthttp/rafthttp/types"
@@ -72,7 +74,9 @@ func (s *snapshotSender) refuse(lg *zap.Logger, m *snap.Message) {
 	m.CloseWithError(errTooManySnapshotSends)
 }
 
-// post uploads the envelope and the DB bytes as one chunked body.
+// post uploads the envelope and the DB bytes as one chunked body. It gives
+// up once no byte has moved for the stall timeout, or once the receiver
+// has not answered within its allowance after the last byte.
 func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 	envelope, err := appendMessageFrame(nil, m.Message)
 	if err != nil {
@@ -82,21 +86,40 @@ func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 	if m.ReadCloser != nil {
 		db = m.ReadCloser
 	}
+	cfg := s.env.cfg.snapshot
+	reqCtx, watch := startStallWatch(ctx, cfg.stallTimeout)
+	defer watch.close()
+	dbSize := m.TotalSize - int64(proto.Size(m.Message))
+	tr := s.env.snapshots.transfers.start(s.env, SnapshotSending, s.peerID, m.GetSnapshot().GetMetadata().GetIndex(), 0, dbSize)
+	defer tr.end()
+	body := &sendBody{ctx: reqCtx, r: db, cap: s.env.snapshots.sendCap, watch: watch, tr: tr,
+		answerWait: cfg.answerAllowance(dbSize)}
 	u := s.picker.pick()
 	// io.MultiReader hides the length, so the body goes out chunked, as
 	// etcd sends it.
-	body := io.MultiReader(bytes.NewReader(envelope), db)
-	req, err := s.env.newPostRequest(ctx, u, RaftSnapshotPrefix, contentTypeOctetStream, body, -1)
+	req, err := s.env.newPostRequest(reqCtx, u, RaftSnapshotPrefix, contentTypeOctetStream,
+		io.MultiReader(bytes.NewReader(envelope), body), -1)
 	if err == nil {
-		err = s.env.doPost(s.env.snapshotRt, req, s.peerID)
+		err = s.env.doPost(watchedRoundTripper{rt: s.env.snapshotRt, watch: watch}, req, s.peerID)
 	}
 	if err != nil {
 		s.picker.unreachable(u)
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrStopped, err)
-		}
+		return s.postError(ctx, reqCtx, err)
 	}
-	return err
+	return nil
+}
+
+// postError says why a post failed: the sender was stopped, the transfer
+// stalled, or what the peer or the connection said.
+func (s *snapshotSender) postError(ctx, reqCtx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", ErrStopped, err)
+	case errors.Is(context.Cause(reqCtx), errSnapshotStalled):
+		return fmt.Errorf("%w (nothing moved for %v): %w", errSnapshotStalled, s.env.cfg.snapshot.stallTimeout, err)
+	default:
+		return err
+	}
 }
 
 // humanBytes renders n in SI units, as etcd's logs do ("1.2 MB").

@@ -63,6 +63,16 @@ type Limits struct {
 	// (between 1 KiB and 256 KiB).
 	SnapshotSendBytesPerSecond    int64
 	SnapshotReceiveBytesPerSecond int64
+	// A transfer between two rafthttp Transports that is cut leaves its
+	// bytes on the receiver, in the Snapshotter's directory, so the next
+	// attempt resumes (docs/snapshots.md). MaxSnapshotPartials (4) and
+	// MaxSnapshotPartialBytes (8 GiB) bound the cut transfers kept, at
+	// most one per sender; the oldest go first. SnapshotPartialMaxAge
+	// (10 min) removes one not resumed in that time. A negative value
+	// keeps none: every attempt starts from zero, still checksummed.
+	MaxSnapshotPartials     int
+	MaxSnapshotPartialBytes int64
+	SnapshotPartialMaxAge   time.Duration
 
 	// MaxRemotes stops the handlers from learning more remotes from request
 	// headers (X-Server-From with X-PeerURLs) once the Transport has this
@@ -157,7 +167,7 @@ func (t *Transport) newEnv() (*env, error) {
 		lg: lg, local: t.ID, cluster: t.ClusterID, urls: t.URLs, raft: t.Raft,
 		snapshot: t.Snapshotter, server: t.ServerStats, leader: t.LeaderStats,
 		errorc: t.ErrorC, metrics: m, cfg: cfg, streamBufs: &bufferPool{},
-		snapshots: newSnapshotShared(t.Limits),
+		snapshots: newSnapshotShared(t, lg),
 	}
 	if e.leader == nil {
 		e.leader = stats.NewLeaderStats(lg, t.ID.String())

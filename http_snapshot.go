@@ -82,6 +82,34 @@ func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request,
 	return m, dec.lastSize(), true
 }
 
+// save stores the DB bytes left in body: through the snapshot extension
+// when the sender asked for it, else as etcd does. It returns the bytes
+// received, or answers and returns false.
+func (h *snapshotHandler) save(w http.ResponseWriter, r *http.Request, body *recvBody, e *env,
+	m *raftpb.Message, lg *zap.Logger) (int64, bool) {
+	from, meta := types.ID(m.GetFrom()), m.GetSnapshot().GetMetadata()
+	up, ext, err := parseSnapUpload(r.Header)
+	if err != nil {
+		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return 0, false
+	}
+	if ext {
+		key := partialKey{from: from, offer: snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: up.size}}
+		return h.saveExt(w, r, body, e, key, up, lg)
+	}
+	tr := e.snapshots.transfers.start(e, SnapshotReceiving, from, meta.GetIndex(), 0, -1)
+	defer tr.end()
+	body.tr = tr
+	n, err := e.snapshot.SaveDBFrom(body, meta.GetIndex())
+	if err != nil {
+		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
+		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
+		return 0, false
+	}
+	return n, true
+}
+
 // countUnknownFailure counts a request rejected before its sender is known.
 func (h *snapshotHandler) countUnknownFailure() {
 	if e := h.t.handlerEnv(); e != nil {
@@ -105,15 +133,11 @@ func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, body *
 		http.Error(w, "failed to save KV snapshot (no snapshotter)", http.StatusInternalServerError)
 		return false
 	}
-	tr := e.snapshots.transfers.start(e, SnapshotReceiving, types.ID(m.GetFrom()), index, 0, -1)
-	defer tr.end()
-	body.tr = tr
-	n, err := e.snapshot.SaveDBFrom(body, index)
-	if err != nil {
-		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
-		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
+	n, ok := h.save(w, r, body, e, m, lg)
+	if !ok {
 		return false
 	}
+	e.snapshots.partials.dropUpTo(index)
 	e.metrics.receivedBytes.WithLabelValues(e.fromLabel(types.ID(m.GetFrom()))).Add(float64(n))
 	lg.Info("received and saved database snapshot", zap.Int64("incoming-snapshot-size-bytes", n),
 		zap.String("incoming-snapshot-size", humanBytes(n)), zap.Duration("download-took", time.Since(start)))

@@ -31,6 +31,10 @@ type metrics struct {
 	snapshotRecvBytes         *prometheus.CounterVec
 	snapshotSendInflightBytes *prometheus.GaugeVec
 	snapshotRecvInflightBytes *prometheus.GaugeVec
+	// Resume and integrity between rafthttp Transports (not in etcd).
+	snapshotSendResumedBytes     *prometheus.CounterVec
+	snapshotRecvResumedBytes     *prometheus.CounterVec
+	snapshotRecvChecksumFailures *prometheus.CounterVec
 }
 
 // newMetrics builds the collectors and registers them on reg, if reg is not
@@ -92,6 +96,12 @@ func (m *metrics) addSnapshotProgressMetrics(f *metricFactory) {
 		"DB bytes sent so far by the snapshot sends in progress", "To")
 	m.snapshotRecvInflightBytes = f.gaugeVec("snapshot_receive_inflight_bytes",
 		"DB bytes received so far by the snapshot receives in progress", "From")
+	m.snapshotSendResumedBytes = f.counterVec("snapshot_send_resumed_bytes_total",
+		"Total number of snapshot DB bytes not sent again because the receiver held them from a cut transfer", "To")
+	m.snapshotRecvResumedBytes = f.counterVec("snapshot_receive_resumed_bytes_total",
+		"Total number of snapshot DB bytes kept from cut transfers and resumed", "From")
+	m.snapshotRecvChecksumFailures = f.counterVec("snapshot_receive_checksum_failures",
+		"Total number of snapshot receives whose DB did not match the sender's SHA-256", "From")
 }
 
 // metricFactory creates etcd_network_* collectors and registers each one,

@@ -2,6 +2,8 @@ package rafthttp
 
 import (
 	"context"
+	"encoding/hex"
+	"hash"
 	"io"
 	"net/http"
 	"time"
@@ -23,6 +25,10 @@ type sendBody struct {
 	tr    *transfer
 	// answerWait is the silence tolerated after the last byte.
 	answerWait time.Duration
+	// With the snapshot extension, sum hashes the DB and its hex value is
+	// put in trailer once the DB is exhausted; both nil otherwise.
+	sum     hash.Hash
+	trailer http.Header
 }
 
 func (b *sendBody) Read(p []byte) (int, error) {
@@ -30,8 +36,14 @@ func (b *sendBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.watch.progress()
 		b.tr.add(n)
+		if b.sum != nil {
+			b.sum.Write(p[:n])
+		}
 	}
 	if err == io.EOF {
+		if b.trailer != nil {
+			b.trailer.Set(hdrSnapSum, hex.EncodeToString(b.sum.Sum(nil)))
+		}
 		b.watch.widen(b.answerWait)
 	}
 	return n, err

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
 
@@ -63,12 +66,15 @@ type snapshotShared struct {
 	sendCap, recvCap *rate.Limiter
 	// transfers are those in progress, in both directions.
 	transfers transferSet
+	// partials are what cut transfers to us left for resuming.
+	partials *partialStore
 }
 
-func newSnapshotShared(l Limits) *snapshotShared {
+func newSnapshotShared(t *Transport, lg *zap.Logger) *snapshotShared {
 	return &snapshotShared{
-		sendCap: newByteCap(l.SnapshotSendBytesPerSecond),
-		recvCap: newByteCap(l.SnapshotReceiveBytesPerSecond),
+		sendCap:  newByteCap(t.Limits.SnapshotSendBytesPerSecond),
+		recvCap:  newByteCap(t.Limits.SnapshotReceiveBytesPerSecond),
+		partials: newPartialStore(t.Snapshotter, lg, t.Limits),
 	}
 }
 
@@ -139,6 +145,17 @@ func (w *stallWatch) progress() {
 func (w *stallWatch) widen(d time.Duration) {
 	w.window.Store(int64(d))
 	w.progress()
+}
+
+// traced returns ctx with a client trace that counts the receiver's
+// informational answers (its keep-alives) as progress.
+func (w *stallWatch) traced(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(int, textproto.MIMEHeader) error {
+			w.progress()
+			return nil
+		},
+	})
 }
 
 // stop ends the watch and waits for its goroutine; the context stays

@@ -38,8 +38,9 @@ func TestSnapshotTransfersObservable(t *testing.T) {
 	if got := (SnapshotTransfer{Peer: sending.Peer, Direction: sending.Direction, Index: sending.Index, Size: sending.Size}); got != want {
 		t.Errorf("sender lists %+v, want %+v", got, want)
 	}
-	if receiving.Peer != 1 || receiving.Direction != SnapshotReceiving || receiving.Size != -1 || receiving.Index != 9 {
-		t.Errorf("receiver lists %+v, want peer 1, receiving, index 9, size unknown", receiving)
+	// The snapshot extension tells the receiver the size.
+	if receiving.Peer != 1 || receiving.Direction != SnapshotReceiving || receiving.Size != size || receiving.Index != 9 {
+		t.Errorf("receiver lists %+v, want peer 1, receiving, index 9, size %d", receiving, size)
 	}
 	if sending.LastProgress.Before(sending.Started) || sending.Bytes > size {
 		t.Errorf("sender progress %+v is inconsistent", sending)

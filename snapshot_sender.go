@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -24,6 +25,8 @@ type snapshotSender struct {
 	peerID types.ID
 	picker *urlPicker
 	status *peerStatus
+	// prefixes remembers a held prefix that did not match our DB.
+	prefixes prefixCheck
 }
 
 // send uploads m and reports the outcome to raft, the metrics and the
@@ -74,9 +77,9 @@ func (s *snapshotSender) refuse(lg *zap.Logger, m *snap.Message) {
 	m.CloseWithError(errTooManySnapshotSends)
 }
 
-// post uploads the envelope and the DB bytes as one chunked body. It gives
-// up once no byte has moved for the stall timeout, or once the receiver
-// has not answered within its allowance after the last byte.
+// post sends m to the peer: first the offer that tells a rafthttp peer
+// from an etcd one, then the upload, through the snapshot extension or
+// exactly as etcd sends it.
 func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 	envelope, err := appendMessageFrame(nil, m.Message)
 	if err != nil {
@@ -86,40 +89,67 @@ func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 	if m.ReadCloser != nil {
 		db = m.ReadCloser
 	}
+	meta := m.GetSnapshot().GetMetadata()
+	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message))}
+	u := s.picker.pick()
+	up, err := s.negotiate(ctx, u, o, db)
+	if err == nil {
+		err = s.upload(ctx, u, envelope, db, o, up)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		s.picker.unreachable(u)
+		return fmt.Errorf("%w: %w", ErrStopped, err)
+	case !errors.Is(err, errSnapPrefixDiffs):
+		s.picker.unreachable(u)
+	}
+	return err
+}
+
+// negotiate offers o to the peer at u. It returns nil for a peer without
+// the extension, else the upload that continues what the peer holds.
+func (s *snapshotSender) negotiate(ctx context.Context, u url.URL, o snapOffer, db io.Reader) (*extUpload, error) {
+	held, ok, err := s.offer(ctx, u, o)
+	if err != nil || !ok {
+		return nil, err
+	}
+	up, err := s.skipHeld(o, held, db)
+	if err == nil && up.offset > 0 {
+		s.lg.Info("resuming database snapshot", zap.Uint64("snapshot-index", o.index), zap.Int64("offset", up.offset))
+		s.env.metrics.snapshotSendResumedBytes.WithLabelValues(s.peerID.String()).Add(float64(up.offset))
+	}
+	return up, err
+}
+
+// upload POSTs the envelope and the DB bytes (after up.offset) as one
+// chunked body. It gives up once no byte has moved for the stall timeout,
+// or once the receiver has not answered within its allowance after the
+// last byte.
+func (s *snapshotSender) upload(ctx context.Context, u url.URL, envelope []byte, db io.Reader, o snapOffer, up *extUpload) error {
 	cfg := s.env.cfg.snapshot
 	reqCtx, watch := startStallWatch(ctx, cfg.stallTimeout)
 	defer watch.close()
-	dbSize := m.TotalSize - int64(proto.Size(m.Message))
-	tr := s.env.snapshots.transfers.start(s.env, SnapshotSending, s.peerID, m.GetSnapshot().GetMetadata().GetIndex(), 0, dbSize)
+	tr := s.env.snapshots.transfers.start(s.env, SnapshotSending, s.peerID, o.index, up.start(), o.size)
 	defer tr.end()
 	body := &sendBody{ctx: reqCtx, r: db, cap: s.env.snapshots.sendCap, watch: watch, tr: tr,
-		answerWait: cfg.answerAllowance(dbSize)}
-	u := s.picker.pick()
+		answerWait: cfg.answerAllowance(o.size)}
 	// io.MultiReader hides the length, so the body goes out chunked, as
 	// etcd sends it.
-	req, err := s.env.newPostRequest(reqCtx, u, RaftSnapshotPrefix, contentTypeOctetStream,
+	req, err := s.env.newPostRequest(watch.traced(reqCtx), u, RaftSnapshotPrefix, contentTypeOctetStream,
 		io.MultiReader(bytes.NewReader(envelope), body), -1)
-	if err == nil {
-		err = s.env.doPost(watchedRoundTripper{rt: s.env.snapshotRt, watch: watch}, req, s.peerID)
-	}
 	if err != nil {
-		s.picker.unreachable(u)
-		return s.postError(ctx, reqCtx, err)
-	}
-	return nil
-}
-
-// postError says why a post failed: the sender was stopped, the transfer
-// stalled, or what the peer or the connection said.
-func (s *snapshotSender) postError(ctx, reqCtx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("%w: %w", ErrStopped, err)
-	case errors.Is(context.Cause(reqCtx), errSnapshotStalled):
-		return fmt.Errorf("%w (nothing moved for %v): %w", errSnapshotStalled, s.env.cfg.snapshot.stallTimeout, err)
-	default:
 		return err
 	}
+	if up != nil {
+		up.extend(req, body, o, cfg)
+	}
+	err = s.env.doPost(watchedRoundTripper{rt: s.env.snapshotRt, watch: watch}, req, s.peerID)
+	if err != nil && errors.Is(context.Cause(reqCtx), errSnapshotStalled) {
+		return fmt.Errorf("%w (nothing moved for %v): %w", errSnapshotStalled, cfg.stallTimeout, err)
+	}
+	return err
 }
 
 // humanBytes renders n in SI units, as etcd's logs do ("1.2 MB").

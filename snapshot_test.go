@@ -201,11 +201,19 @@ func TestSnapshotSenderPostsEnvelopeAndDB(t *testing.T) {
 	if !utWaitCloseNotify(t, sm, time.Second) {
 		t.Fatal("CloseNotify = false after a 204")
 	}
+	// The recorder answers the offer 204, as no rafthttp peer would, so
+	// the snapshot goes out as etcd sends it.
 	reqs := rec.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1", len(reqs))
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want the offer and the POST", len(reqs))
 	}
-	req := reqs[0]
+	if offer := reqs[0]; offer.method != http.MethodGet || offer.url != "http://localhost:2380/raft/snapshot/offer" {
+		t.Errorf("first request = %s %s, want GET http://localhost:2380/raft/snapshot/offer", offer.method, offer.url)
+	}
+	req := reqs[1]
+	if got := req.header.Get(hdrSnapExt); got != "" {
+		t.Errorf("POST to a peer without the extension carries %s: %q", hdrSnapExt, got)
+	}
 	if req.method != http.MethodPost || req.url != "http://localhost:2380/raft/snapshot" {
 		t.Errorf("request = %s %s, want POST http://localhost:2380/raft/snapshot", req.method, req.url)
 	}

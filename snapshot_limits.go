@@ -105,6 +105,12 @@ func readCapped(ctx context.Context, lim *rate.Limiter, r io.Reader, p []byte) (
 	return n, err
 }
 
+// keepAliveInterval spaces a receiver's 102 answers: three per stall
+// timeout, so one lost or late never starves the sender's watch.
+func (s snapshotSettings) keepAliveInterval() time.Duration {
+	return max(s.stallTimeout/3, time.Millisecond)
+}
+
 // answerAllowance is how long a sender waits, after its last byte, for a
 // receiver that cannot show it is alive to answer for a DB of dbSize bytes.
 func (s snapshotSettings) answerAllowance(dbSize int64) time.Duration {

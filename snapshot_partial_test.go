@@ -285,7 +285,7 @@ func TestSnapshotKeepAlives(t *testing.T) {
 func TestSnapshotPrefixMismatchStartsOver(t *testing.T) {
 	const size = 1 << 20
 	faults := &stFaults{cuts: []int64{size / 2}}
-	a, _, dir := stPair(t, faults, nil)
+	a, _, dir := stPair(t, faults, nil, nil)
 	stSendFails(t, a, 9, size, "the cut attempt")
 	other := stPatternBytes(size)
 	other[0] ^= 1 // same index, term and size; another DB
@@ -310,7 +310,7 @@ func TestSnapshotPrefixMismatchStartsOver(t *testing.T) {
 // Stop removes what cut transfers left.
 func TestSnapshotStopRemovesPartials(t *testing.T) {
 	faults := &stFaults{cuts: []int64{1 << 19}}
-	a, b, dir := stPair(t, faults, nil)
+	a, b, dir := stPair(t, faults, nil, nil)
 	stSendFails(t, a, 9, 1<<20, "the cut attempt")
 	waitFor(t, 5*time.Second, "the receiver to end the cut transfer", func() bool { return b.tr.SnapshotTransfers() == nil })
 	if got := stPartials(t, dir); len(got) != 1 {

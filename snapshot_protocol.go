@@ -66,19 +66,22 @@ func (o snapOffer) setHeaders(h http.Header) {
 
 // parseSnapOffer reads an offer's headers.
 func parseSnapOffer(h http.Header) (snapOffer, error) {
-	var o snapOffer
-	var err error
 	if h.Get(hdrSnapExt) != snapExtVersion {
-		return o, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapExt)
+		return snapOffer{}, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapExt)
 	}
-	if o.index, err = parseDecimal(h, hdrSnapIndex); err != nil {
-		return o, err
+	index, err := parseDecimal(h, hdrSnapIndex)
+	if err != nil {
+		return snapOffer{}, err
 	}
-	if o.term, err = parseDecimal(h, hdrSnapTerm); err != nil {
-		return o, err
+	term, err := parseDecimal(h, hdrSnapTerm)
+	if err != nil {
+		return snapOffer{}, err
 	}
 	size, err := parseDecimal(h, hdrSnapSize)
-	return snapOffer{index: o.index, term: o.term, size: int64(size)}, err
+	if err != nil {
+		return snapOffer{}, err
+	}
+	return snapOffer{index: index, term: term, size: int64(size)}, nil
 }
 
 // snapHeld is what a receiver holds of an offered DB.

@@ -116,8 +116,8 @@ func (ph *partialHandle) verify(trailer string) error {
 	return nil
 }
 
-// suspend keeps what a cut transfer wrote for the next attempt, if the
-// bounds allow, and releases the partial.
+// suspend keeps what a cut transfer wrote for the next attempt, if there
+// is any and the bounds allow, and releases the partial.
 func (ph *partialHandle) suspend() {
 	err := ph.db.Suspend()
 	state, merr := ph.hash.(encoding.BinaryMarshaler).MarshalBinary()
@@ -127,7 +127,7 @@ func (ph *partialHandle) suspend() {
 	p := ph.p
 	close(p.released)
 	p.busy = false
-	if err != nil || merr != nil || ps.closed || ps.byFrom[p.key.from] != p || !ps.keeps() {
+	if err != nil || merr != nil || ps.closed || ps.byFrom[p.key.from] != p || !ps.keeps() || ph.db.Len() == 0 {
 		ps.dropLocked(p)
 		return
 	}
@@ -243,7 +243,7 @@ func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *
 		h.failExt(w, e, ph, key, err, lg)
 		return 0, false
 	}
-	if err := keepAlive(w, e.cfg.snapshot.stallTimeout/3, func() error { return ph.commit(key.offer.index) }); err != nil {
+	if err := keepAlive(w, e.cfg.snapshot.keepAliveInterval(), func() error { return ph.commit(key.offer.index) }); err != nil {
 		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
 		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
 		return 0, false

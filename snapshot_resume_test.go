@@ -17,15 +17,18 @@ import (
 
 // stFaults injects faults into the snapshot POSTs leaving a Transport, on
 // its connections (test-only; rafthttptest gets the public versions). Each
-// POST takes the next plan: cut the connection after that many body-side
-// bytes, or flip one byte in the middle of a large write after them. A
-// POST beyond the plans goes through untouched.
+// POST takes the next plan: cut the connection after that many bytes, or
+// flip one byte in the middle of a large write after them. A POST beyond
+// the plans goes through untouched. The first POST also stalls for
+// pauseFor at each of pauses.
 type stFaults struct {
-	mu    sync.Mutex
-	cuts  []int64
-	flips []int64
-	wire  int64 // bytes of snapshot POSTs written, headers included
-	posts int
+	mu       sync.Mutex
+	cuts     []int64
+	flips    []int64
+	pauses   []int64
+	pauseFor time.Duration
+	wire     int64 // bytes of snapshot POSTs written, headers included
+	posts    int
 }
 
 // dial wraps every connection the Transport opens.
@@ -37,19 +40,20 @@ func (f *stFaults) dial(ctx context.Context, network, addr string) (net.Conn, er
 	return &stFaultConn{Conn: c, f: f}, nil
 }
 
-// next returns the plan of a new snapshot POST: cut and flip positions, or -1.
-func (f *stFaults) next() (cut, flip int64) {
+// next returns the plan of a new snapshot POST: cut and flip positions, or
+// -1, and where to pause.
+func (f *stFaults) next() (cut, flip int64, pauses []int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.posts++
-	cut, flip = -1, -1
+	cut, flip, pauses, f.pauses = -1, -1, f.pauses, nil
 	if len(f.cuts) > 0 {
 		cut, f.cuts = f.cuts[0], f.cuts[1:]
 	}
 	if len(f.flips) > 0 {
 		flip, f.flips = f.flips[0], f.flips[1:]
 	}
-	return cut, flip
+	return cut, flip, pauses
 }
 
 func (f *stFaults) wrote(n int) {
@@ -72,6 +76,7 @@ type stFaultConn struct {
 	snap      bool
 	written   int64
 	cut, flip int64
+	pauses    []int64
 }
 
 var stSnapPostLine = []byte("POST " + RaftSnapshotPrefix + " HTTP/1.1")
@@ -81,7 +86,7 @@ func (c *stFaultConn) Write(b []byte) (int, error) {
 		c.snap = bytes.HasPrefix(b, stSnapPostLine)
 		c.written = 0
 		if c.snap {
-			c.cut, c.flip = c.f.next()
+			c.cut, c.flip, c.pauses = c.f.next()
 		}
 	}
 	if !c.snap {
@@ -92,6 +97,10 @@ func (c *stFaultConn) Write(b []byte) (int, error) {
 		c.f.wrote(n)
 		c.Conn.Close()
 		return n, net.ErrClosed
+	}
+	if len(c.pauses) > 0 && c.written >= c.pauses[0] {
+		c.pauses = c.pauses[1:]
+		time.Sleep(c.f.pauseFor)
 	}
 	if c.flip >= 0 && c.written >= c.flip && len(b) >= 8<<10 {
 		b = bytes.Clone(b)
@@ -105,13 +114,16 @@ func (c *stFaultConn) Write(b []byte) (int, error) {
 }
 
 // stPair starts sender 1 dialling through faults and receiver 2 storing
-// snapshots in dir.
-func stPair(t *testing.T, faults *stFaults, receiver func(*Transport)) (a, b *testMember, dir string) {
+// snapshots in dir; sender and receiver, if not nil, adjust them.
+func stPair(t *testing.T, faults *stFaults, sender, receiver func(*Transport)) (a, b *testMember, dir string) {
 	t.Helper()
 	dir = t.TempDir()
 	a = startMember(t, 1, func(tr *Transport) {
 		utWithRegistry(tr)
 		tr.DialContext = faults.dial
+		if sender != nil {
+			sender(tr)
+		}
 	})
 	b = startMember(t, 2, func(tr *Transport) {
 		utWithRegistry(tr)
@@ -178,7 +190,7 @@ func snapDBName(index uint64) string { return fmt.Sprintf("%016x.snap.db", index
 func TestSnapshotResumesAfterCuts(t *testing.T) {
 	const size = 4 << 20
 	faults := &stFaults{cuts: []int64{size * 3 / 10, size * 3 / 10, size * 3 / 10}}
-	a, b, dir := stPair(t, faults, nil)
+	a, b, dir := stPair(t, faults, nil, nil)
 	outcomes := stSendUntilDone(t, a, 9, size, 6)
 	if len(outcomes) != 4 {
 		t.Errorf("attempts %v, want three cut and the fourth through", outcomes)
@@ -204,7 +216,7 @@ func TestSnapshotResumesAfterCuts(t *testing.T) {
 func TestSnapshotChecksumCatchesFlippedByte(t *testing.T) {
 	const size = 1 << 20
 	faults := &stFaults{flips: []int64{size / 2}}
-	a, b, dir := stPair(t, faults, nil)
+	a, b, dir := stPair(t, faults, nil, nil)
 	stSendFails(t, a, 9, size, "a corrupted snapshot")
 	waitFor(t, 5*time.Second, "the failure report", func() bool { return len(a.raft.snapshotReports()) == 1 })
 	if got := a.raft.snapshotReports()[0]; got != raft.SnapshotFailure {

@@ -179,7 +179,9 @@ func stAnswerAfter(d time.Duration, done <-chan struct{}) func(http.ResponseWrit
 }
 
 func TestSnapshotSendIsLiveByProgress(t *testing.T) {
-	const stall = 400 * time.Millisecond
+	// Margins of half a stall timeout or more either side of each
+	// verdict, for a loaded machine.
+	const stall = time.Second
 	readSome := func(r io.Reader) { io.CopyN(io.Discard, r, 1<<20) }
 	tests := []struct {
 		name   string
@@ -189,12 +191,12 @@ func TestSnapshotSendIsLiveByProgress(t *testing.T) {
 		stalls bool
 	}{
 		{name: "receiver pauses reading for longer than a write timeout", size: 32 << 20,
-			pause: func(r io.Reader, _ <-chan struct{}) { readSome(r); time.Sleep(2 * stall / 3) }},
+			pause: func(r io.Reader, _ <-chan struct{}) { readSome(r); time.Sleep(stall / 2) }},
 		{name: "receiver stops reading", size: 32 << 20,
 			pause: func(r io.Reader, hang <-chan struct{}) { readSome(r); <-hang }, stalls: true},
-		// 8 MiB give the receiver stall + 1 s to answer.
-		{name: "receiver syncs for longer than the stall timeout", size: 8 << 20, answer: 2 * stall},
-		{name: "receiver never answers", size: 8 << 20, answer: time.Hour, stalls: true},
+		// 16 MiB give the receiver stall + 2 s to answer.
+		{name: "receiver syncs for longer than the stall timeout", size: 16 << 20, answer: 3 * stall / 2},
+		{name: "receiver never answers", size: 1 << 20, answer: time.Hour, stalls: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -245,7 +245,7 @@ func stOffer(t *testing.T, tm *goldenMember, index uint64, size int) http.Header
 // keeps an extended sender waiting with 102s; without them the sender
 // gives up after the stall timeout, not the etcd allowance.
 func TestSnapshotKeepAlives(t *testing.T) {
-	const stall = 300 * time.Millisecond
+	const stall = 900 * time.Millisecond
 	for _, keep := range []bool{true, false} {
 		t.Run("keepalive="+strconv.FormatBool(keep), func(t *testing.T) {
 			var got1xx atomic.Int32
@@ -255,7 +255,7 @@ func TestSnapshotKeepAlives(t *testing.T) {
 					return
 				}
 				io.Copy(io.Discard, r.Body)
-				slow := func() error { time.Sleep(4 * stall); return nil }
+				slow := func() error { time.Sleep(2 * stall); return nil }
 				if keep {
 					keepAlive(w, stall/3, slow)
 				} else {

@@ -49,6 +49,31 @@ type Limits struct {
 	// is answered 503 before its body is read, which the sender counts as
 	// a failed snapshot and retries.
 	MaxConcurrentSnapshotReceives int
+	// SnapshotStallTimeout is how long a snapshot transfer may go without
+	// a byte moving before either side gives up on it (30 s; etcd: 5 s
+	// per read on the receiver, no bound on the sender). A transfer is
+	// never cut for its total duration. It also bounds each write of the
+	// snapshot upload. See docs/snapshots.md.
+	SnapshotStallTimeout time.Duration
+	// SnapshotSendBytesPerSecond caps the DB bytes per second of all
+	// snapshot uploads of this Transport together (no cap, as etcd), so
+	// that a large snapshot leaves the link room for heartbeats and
+	// appends. SnapshotReceiveBytesPerSecond does the same for snapshots
+	// received. Bytes move in bursts of at most 1/50 s of the rate
+	// (between 1 KiB and 256 KiB).
+	SnapshotSendBytesPerSecond    int64
+	SnapshotReceiveBytesPerSecond int64
+	// A transfer between two rafthttp Transports that is cut leaves its
+	// bytes on the receiver, in the Snapshotter's directory, so the next
+	// attempt resumes (docs/snapshots.md). MaxSnapshotPartials (4) and
+	// MaxSnapshotPartialBytes (8 GiB) bound the cut transfers kept, at
+	// most one per sender; the oldest go first. SnapshotPartialMaxAge
+	// (10 min) removes one not resumed in that time. A negative value
+	// keeps none: every attempt starts from zero, still checksummed.
+	MaxSnapshotPartials     int
+	MaxSnapshotPartialBytes int64
+	SnapshotPartialMaxAge   time.Duration
+
 	// MaxRemotes stops the handlers from learning more remotes from request
 	// headers (X-Server-From with X-PeerURLs) once the Transport has this
 	// many (no cap). AddRemote calls are not limited.
@@ -142,6 +167,7 @@ func (t *Transport) newEnv() (*env, error) {
 		lg: lg, local: t.ID, cluster: t.ClusterID, urls: t.URLs, raft: t.Raft,
 		snapshot: t.Snapshotter, server: t.ServerStats, leader: t.LeaderStats,
 		errorc: t.ErrorC, metrics: m, cfg: cfg, streamBufs: &bufferPool{},
+		snapshots: newSnapshotShared(t, lg),
 	}
 	if e.leader == nil {
 		e.leader = stats.NewLeaderStats(lg, t.ID.String())
@@ -177,6 +203,7 @@ func (t *Transport) settings() (settings, error) {
 		propBufSize:       cmp.Or(l.MaxPendingProposals, 4096),
 		pipelineBufSize:   cmp.Or(l.PipelineBufSize, 64),
 		pipelineWorkers:   cmp.Or(l.PipelineWorkers, 4),
+		snapshot:          newSnapshotSettings(l),
 	}
 	s.proberInterval = cmp.Or(l.ProberInterval, max(s.readTimeout-time.Second, time.Second))
 	var err error

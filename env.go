@@ -36,6 +36,8 @@ type settings struct {
 	propBufSize     int
 	pipelineBufSize int
 	pipelineWorkers int
+
+	snapshot snapshotSettings
 }
 
 // heartbeatInterval is how often an idle stream writer proves the link is
@@ -58,6 +60,8 @@ type env struct {
 	metrics  *metrics
 	cfg      settings
 	guard    *guard
+	// snapshots holds what snapshot transfers share (bandwidth caps).
+	snapshots *snapshotShared
 	// streamBufs holds the stream writers' buffers while they are idle.
 	streamBufs *bufferPool
 

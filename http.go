@@ -24,6 +24,7 @@ func (t *Transport) Handler() http.Handler {
 	mux.Handle(RaftPrefix, &pipelineHandler{t: t})
 	mux.Handle(RaftStreamPrefix+"/", &streamHandler{t: t})
 	mux.Handle(RaftSnapshotPrefix, &snapshotHandler{t: t})
+	mux.Handle(snapshotOfferPath, &snapshotOfferHandler{t: t})
 	mux.Handle(ProbingPrefix, probing.NewHandler())
 	return mux
 }

@@ -2,6 +2,7 @@ package rafthttp
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -35,14 +36,15 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.guard.snapRecvs.release()
-	m, size, ok := h.decodeEnvelope(w, r, e, verified)
+	body := newRecvBody(w, r, e)
+	m, size, ok := h.decodeEnvelope(w, r, body, e, verified)
 	if !ok {
 		return
 	}
 	from := e.fromLabel(types.ID(m.GetFrom()))
 	e.metrics.snapshotRecvInflights.WithLabelValues(from).Inc()
 	defer e.metrics.snapshotRecvInflights.WithLabelValues(from).Dec()
-	if !h.receive(w, r, e, m, size) {
+	if !h.receive(w, r, body, e, m, size) {
 		e.metrics.snapshotRecvFailures.WithLabelValues(from).Inc()
 		return
 	}
@@ -54,8 +56,9 @@ func (h *snapshotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decodeEnvelope reads the MsgSnap in front of the DB bytes and returns it
 // with its encoded size. On failure it answers 400 (403 if From is not the
 // verified sender) and returns false.
-func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request, e *env, verified types.ID) (*raftpb.Message, int, bool) {
-	dec := newMessageDecoder(r.Body, e.cfg.maxEnvelopeBytes)
+func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request, body io.Reader, e *env,
+	verified types.ID) (*raftpb.Message, int, bool) {
+	dec := newMessageDecoder(body, e.cfg.maxEnvelopeBytes)
 	m, err := dec.decode()
 	from := e.fromLabel(types.ID(m.GetFrom()))
 	if err != nil {
@@ -79,6 +82,34 @@ func (h *snapshotHandler) decodeEnvelope(w http.ResponseWriter, r *http.Request,
 	return m, dec.lastSize(), true
 }
 
+// save stores the DB bytes left in body: through the snapshot extension
+// when the sender asked for it, else as etcd does. It returns the bytes
+// received, or answers and returns false.
+func (h *snapshotHandler) save(w http.ResponseWriter, r *http.Request, body *recvBody, e *env,
+	m *raftpb.Message, lg *zap.Logger) (int64, bool) {
+	from, meta := types.ID(m.GetFrom()), m.GetSnapshot().GetMetadata()
+	up, ext, err := parseSnapUpload(r.Header)
+	if err != nil {
+		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return 0, false
+	}
+	if ext {
+		key := partialKey{from: from, offer: snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: up.size}}
+		return h.saveExt(w, r, body, e, key, up, lg)
+	}
+	tr := e.snapshots.transfers.start(e, SnapshotReceiving, from, meta.GetIndex(), 0, -1)
+	defer tr.end()
+	body.tr = tr
+	n, err := e.snapshot.SaveDBFrom(body, meta.GetIndex())
+	if err != nil {
+		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
+		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
+		return 0, false
+	}
+	return n, true
+}
+
 // countUnknownFailure counts a request rejected before its sender is known.
 func (h *snapshotHandler) countUnknownFailure() {
 	if e := h.t.handlerEnv(); e != nil {
@@ -86,9 +117,10 @@ func (h *snapshotHandler) countUnknownFailure() {
 	}
 }
 
-// receive saves the DB bytes and processes m. On failure it writes the
-// reply and returns false.
-func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env, m *raftpb.Message, size int) bool {
+// receive saves the DB bytes left in body and processes m. On failure it
+// writes the reply and returns false.
+func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, body *recvBody, e *env,
+	m *raftpb.Message, size int) bool {
 	start := time.Now()
 	index := m.GetSnapshot().GetMetadata().GetIndex()
 	lg := e.lg.With(zap.Stringer("local-member-id", e.local),
@@ -101,12 +133,11 @@ func (h *snapshotHandler) receive(w http.ResponseWriter, r *http.Request, e *env
 		http.Error(w, "failed to save KV snapshot (no snapshotter)", http.StatusInternalServerError)
 		return false
 	}
-	n, err := e.snapshot.SaveDBFrom(r.Body, index)
-	if err != nil {
-		lg.Warn("failed to save incoming database snapshot", zap.Error(err))
-		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
+	n, ok := h.save(w, r, body, e, m, lg)
+	if !ok {
 		return false
 	}
+	e.snapshots.partials.dropUpTo(index)
 	e.metrics.receivedBytes.WithLabelValues(e.fromLabel(types.ID(m.GetFrom()))).Add(float64(n))
 	lg.Info("received and saved database snapshot", zap.Int64("incoming-snapshot-size-bytes", n),
 		zap.String("incoming-snapshot-size", humanBytes(n)), zap.Duration("download-took", time.Since(start)))

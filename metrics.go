@@ -25,6 +25,16 @@ type metrics struct {
 	snapshotRecvInflights *prometheus.GaugeVec
 	snapshotRecvFailures  *prometheus.CounterVec
 	snapshotRecvSeconds   *prometheus.HistogramVec
+
+	// Byte-level progress of snapshot transfers (not in etcd).
+	snapshotSendBytes         *prometheus.CounterVec
+	snapshotRecvBytes         *prometheus.CounterVec
+	snapshotSendInflightBytes *prometheus.GaugeVec
+	snapshotRecvInflightBytes *prometheus.GaugeVec
+	// Resume and integrity between rafthttp Transports (not in etcd).
+	snapshotSendResumedBytes     *prometheus.CounterVec
+	snapshotRecvResumedBytes     *prometheus.CounterVec
+	snapshotRecvChecksumFailures *prometheus.CounterVec
 }
 
 // newMetrics builds the collectors and registers them on reg, if reg is not
@@ -51,6 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			prometheus.ExponentialBuckets(0.0001, 2, 16), "To"),
 	}
 	m.addSnapshotMetrics(&f)
+	m.addSnapshotProgressMetrics(&f)
 	return m, f.err
 }
 
@@ -72,6 +83,25 @@ func (m *metrics) addSnapshotMetrics(f *metricFactory) {
 		"Total number of snapshot receive failures", "From")
 	m.snapshotRecvSeconds = f.histogramVec("snapshot_receive_total_duration_seconds",
 		"Total latency distributions of v3 snapshot receives", buckets, "From")
+}
+
+// addSnapshotProgressMetrics adds the byte counts of snapshot transfers,
+// which etcd does not have, named in the style of its snapshot metrics.
+func (m *metrics) addSnapshotProgressMetrics(f *metricFactory) {
+	m.snapshotSendBytes = f.counterVec("snapshot_send_bytes_total",
+		"Total number of snapshot DB bytes sent, counted as they leave, in failed attempts too", "To")
+	m.snapshotRecvBytes = f.counterVec("snapshot_receive_bytes_total",
+		"Total number of snapshot DB bytes received, counted as they arrive, in failed attempts too", "From")
+	m.snapshotSendInflightBytes = f.gaugeVec("snapshot_send_inflight_bytes",
+		"DB bytes sent so far by the snapshot sends in progress", "To")
+	m.snapshotRecvInflightBytes = f.gaugeVec("snapshot_receive_inflight_bytes",
+		"DB bytes received so far by the snapshot receives in progress", "From")
+	m.snapshotSendResumedBytes = f.counterVec("snapshot_send_resumed_bytes_total",
+		"Total number of snapshot DB bytes not sent again because the receiver held them from a cut transfer", "To")
+	m.snapshotRecvResumedBytes = f.counterVec("snapshot_receive_resumed_bytes_total",
+		"Total number of snapshot DB bytes kept from cut transfers and resumed", "From")
+	m.snapshotRecvChecksumFailures = f.counterVec("snapshot_receive_checksum_failures",
+		"Total number of snapshot receives whose DB did not match the sender's SHA-256", "From")
 }
 
 // metricFactory creates etcd_network_* collectors and registers each one,

@@ -69,18 +69,20 @@ func newPipelineRoundTripper(info transport.TLSInfo, dial transport.DialFunc) (*
 //     etcd means to do this, but its deadlines are never installed.
 //   - pipeline: keep-alive, write deadlines, and the reply must start within
 //     the read timeout, so a half-open peer cannot hold a worker forever.
-//   - snapshots: keep-alive and write deadlines only; the receiver may take
-//     long to store a large DB before it answers.
+//   - snapshots: keep-alive, and each write may block for the snapshot
+//     stall timeout; the sender's stall watch bounds the rest.
 //
-// All three bound unacknowledged data by the write timeout in the kernel
-// too (withUserTimeout), and count TLS rejections on the Transport's
-// Registerer unless TLSInfo names its own.
+// Stream and pipeline connections bound unacknowledged data by the write
+// timeout in the kernel too (withUserTimeout); snapshot connections by the
+// snapshot stall timeout, so a link that pauses for less than that keeps
+// its transfer. All count TLS rejections on the Transport's Registerer
+// unless TLSInfo names its own.
 func (t *Transport) newRoundTrippers(cfg settings) (stream, pipeline, snapshot *http.Transport, err error) {
-	dial, err := t.dialer()
+	base, err := t.dialer()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	dial = withUserTimeout(dial, cfg.writeTimeout)
+	dial := withUserTimeout(base, cfg.writeTimeout)
 	info := t.TLSInfo
 	if info.Registerer == nil {
 		info.Registerer = t.Registerer
@@ -97,7 +99,8 @@ func (t *Transport) newRoundTrippers(cfg settings) (stream, pipeline, snapshot *
 		return nil, nil, nil, err
 	}
 	pipeline.ResponseHeaderTimeout = cfg.readTimeout
-	if snapshot, err = newPipelineRoundTripper(info, withDeadlines(dial, 0, cfg.writeTimeout)); err != nil {
+	stall := cfg.snapshot.stallTimeout
+	if snapshot, err = newPipelineRoundTripper(info, withDeadlines(withUserTimeout(base, stall), 0, stall)); err != nil {
 		return nil, nil, nil, err
 	}
 	return stream, pipeline, snapshot, nil

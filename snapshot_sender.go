@@ -3,12 +3,15 @@ package rafthttp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/snap"
 	"github.com/rafthttp/rafthttp/types"
@@ -22,6 +25,8 @@ type snapshotSender struct {
 	peerID types.ID
 	picker *urlPicker
 	status *peerStatus
+	// prefixes remembers a held prefix that did not match our DB.
+	prefixes prefixCheck
 }
 
 // send uploads m and reports the outcome to raft, the metrics and the
@@ -72,7 +77,9 @@ func (s *snapshotSender) refuse(lg *zap.Logger, m *snap.Message) {
 	m.CloseWithError(errTooManySnapshotSends)
 }
 
-// post uploads the envelope and the DB bytes as one chunked body.
+// post sends m to the peer: first the offer that tells a rafthttp peer
+// from an etcd one, then the upload, through the snapshot extension or
+// exactly as etcd sends it.
 func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 	envelope, err := appendMessageFrame(nil, m.Message)
 	if err != nil {
@@ -82,19 +89,65 @@ func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 	if m.ReadCloser != nil {
 		db = m.ReadCloser
 	}
+	meta := m.GetSnapshot().GetMetadata()
+	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message))}
 	u := s.picker.pick()
+	up, err := s.negotiate(ctx, u, o, db)
+	if err == nil {
+		err = s.upload(ctx, u, envelope, db, o, up)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		s.picker.unreachable(u)
+		return fmt.Errorf("%w: %w", ErrStopped, err)
+	case !errors.Is(err, errSnapPrefixDiffs):
+		s.picker.unreachable(u)
+	}
+	return err
+}
+
+// negotiate offers o to the peer at u. It returns nil for a peer without
+// the extension, else the upload that continues what the peer holds.
+func (s *snapshotSender) negotiate(ctx context.Context, u url.URL, o snapOffer, db io.Reader) (*extUpload, error) {
+	held, ok, err := s.offer(ctx, u, o)
+	if err != nil || !ok {
+		return nil, err
+	}
+	up, err := s.skipHeld(o, held, db)
+	if err == nil && up.offset > 0 {
+		s.lg.Info("resuming database snapshot", zap.Uint64("snapshot-index", o.index), zap.Int64("offset", up.offset))
+		s.env.metrics.snapshotSendResumedBytes.WithLabelValues(s.peerID.String()).Add(float64(up.offset))
+	}
+	return up, err
+}
+
+// upload POSTs the envelope and the DB bytes (after up.offset) as one
+// chunked body. It gives up once no byte has moved for the stall timeout,
+// or once the receiver has not answered within its allowance after the
+// last byte.
+func (s *snapshotSender) upload(ctx context.Context, u url.URL, envelope []byte, db io.Reader, o snapOffer, up *extUpload) error {
+	cfg := s.env.cfg.snapshot
+	reqCtx, watch := startStallWatch(ctx, cfg.stallTimeout)
+	defer watch.close()
+	tr := s.env.snapshots.transfers.start(s.env, SnapshotSending, s.peerID, o.index, up.start(), o.size)
+	defer tr.end()
+	body := &sendBody{ctx: reqCtx, r: db, cap: s.env.snapshots.sendCap, watch: watch, tr: tr,
+		answerWait: cfg.answerAllowance(o.size)}
 	// io.MultiReader hides the length, so the body goes out chunked, as
 	// etcd sends it.
-	body := io.MultiReader(bytes.NewReader(envelope), db)
-	req, err := s.env.newPostRequest(ctx, u, RaftSnapshotPrefix, contentTypeOctetStream, body, -1)
-	if err == nil {
-		err = s.env.doPost(s.env.snapshotRt, req, s.peerID)
-	}
+	req, err := s.env.newPostRequest(watch.traced(reqCtx), u, RaftSnapshotPrefix, contentTypeOctetStream,
+		io.MultiReader(bytes.NewReader(envelope), body), -1)
 	if err != nil {
-		s.picker.unreachable(u)
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrStopped, err)
-		}
+		return err
+	}
+	if up != nil {
+		up.extend(req, body, o, cfg)
+	}
+	err = s.env.doPost(watchedRoundTripper{rt: s.env.snapshotRt, watch: watch}, req, s.peerID)
+	if err != nil && errors.Is(context.Cause(reqCtx), errSnapshotStalled) {
+		return fmt.Errorf("%w (nothing moved for %v): %w", errSnapshotStalled, cfg.stallTimeout, err)
 	}
 	return err
 }

@@ -276,6 +276,7 @@ func (t *Transport) Stop() {
 		wg.Go(p.stop)
 	}
 	wg.Wait()
+	e.snapshots.partials.close()
 	closeIdle(e.streamRt)
 	closeIdle(e.pipelineRt)
 	closeIdle(e.snapshotRt)

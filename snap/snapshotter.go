@@ -71,23 +71,29 @@ func (s *Snapshotter) SaveDBFrom(r io.Reader, index uint64) (int64, error) {
 	if err != nil {
 		return n, err
 	}
+	return n, s.install(tmp, index, n)
+}
+
+// install renames the complete, synced file tmp into place as the database
+// snapshot for index, or removes it if a file for index already exists.
+func (s *Snapshotter) install(tmp string, index uint64, n int64) error {
 	path := s.dbFilePath(index)
 	if _, err := os.Stat(path); err == nil {
 		// Keep the existing file. An earlier save may have renamed it and
 		// stopped before syncing the directory, so sync before succeeding.
 		_ = os.Remove(tmp)
-		return n, syncDir(s.dir)
+		return syncDir(s.dir)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
-		return n, fmt.Errorf("snap: renaming %s: %w", tmp, err)
+		return fmt.Errorf("snap: renaming %s: %w", tmp, err)
 	}
 	if err := syncDir(s.dir); err != nil {
-		return n, err
+		return err
 	}
 	s.lg.Info("saved database snapshot to disk",
 		zap.String("path", path), zap.Int64("bytes", n))
-	return n, nil
+	return nil
 }
 
 // writeTemp streams r into a new temporary file in the directory, syncs and

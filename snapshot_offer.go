@@ -1,0 +1,147 @@
+package rafthttp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// snapshotOfferHandler answers a rafthttp sender that is about to send a
+// snapshot: how much of that DB we hold from a cut transfer. Its 200 is
+// also how the sender learns that we speak the snapshot extension.
+type snapshotOfferHandler struct{ t *Transport }
+
+func (h *snapshotOfferHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !checkMethod(w, r, http.MethodGet) {
+		return
+	}
+	e, verified := h.t.acceptRequest(w, r, endpointSnapshot)
+	if e == nil {
+		return
+	}
+	from, err := types.IDFromString(r.Header.Get(hdrServerFrom))
+	if err != nil {
+		http.Error(w, "missing or malformed "+hdrServerFrom, http.StatusBadRequest)
+		return
+	}
+	if !e.checkMessageSender(w, r, endpointSnapshot, verified, from) {
+		return
+	}
+	o, err := parseSnapOffer(r.Header)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// A transfer of this DB still in progress here has lost its sender,
+	// which gave up at most a sixteenth of the stall timeout before we do.
+	held := e.snapshots.partials.held(r.Context(), partialKey{from: from, offer: o}, e.cfg.snapshot.stallTimeout/4)
+	held.setHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+}
+
+// extUpload is how a sender continues a DB through the extension.
+type extUpload struct {
+	offset int64
+	// sum has hashed DB[:offset] and hashes the rest as it is sent.
+	sum hash.Hash
+}
+
+// offer asks the peer at u what it holds of o's DB. ok is false when the
+// peer does not speak the extension (an etcd member), and the snapshot
+// then goes out exactly as etcd sends it.
+func (s *snapshotSender) offer(ctx context.Context, u url.URL, o snapOffer) (held snapHeld, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.env.cfg.snapshot.stallTimeout)
+	defer cancel()
+	u.Path = snapshotOfferPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return held, false, err
+	}
+	s.env.setRequestHeaders(req.Header)
+	o.setHeaders(req.Header)
+	resp, err := s.env.snapshotRt.RoundTrip(req)
+	if err != nil {
+		return held, false, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
+	resp.Body.Close()
+	held, ok, err = parseSnapHeld(resp, o.size)
+	if err != nil {
+		s.lg.Warn("peer answered the snapshot offer wrongly; sending without the extension", zap.Error(err))
+		return snapHeld{}, false, nil
+	}
+	return held, ok, nil
+}
+
+// prefixCheck remembers, per sender, a held prefix that did not match the
+// DB, so the next attempt starts over instead of failing again.
+type prefixCheck struct {
+	mu  sync.Mutex
+	bad map[snapOffer][]byte // guarded by mu
+}
+
+// skipHeld reads the first held.offset bytes of db and returns the upload
+// that continues after them, if they are what the receiver holds. If not,
+// the attempt fails (db cannot be rewound) and the next one starts at 0.
+func (s *snapshotSender) skipHeld(o snapOffer, held snapHeld, db io.Reader) (*extUpload, error) {
+	up := &extUpload{sum: sha256.New()}
+	if held.offset == 0 || s.prefixes.known(o, held.prefix) {
+		return up, nil
+	}
+	if _, err := io.CopyN(up.sum, db, held.offset); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(up.sum.Sum(nil), held.prefix) {
+		s.prefixes.remember(o, held.prefix)
+		return nil, errSnapPrefixDiffs
+	}
+	up.offset = held.offset
+	return up, nil
+}
+
+// known reports whether prefix was found not to match o's DB.
+func (c *prefixCheck) known(o snapOffer, prefix []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Equal(c.bad[o], prefix)
+}
+
+// remember notes that prefix does not match o's DB; one entry suffices.
+func (c *prefixCheck) remember(o snapOffer, prefix []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bad = map[snapOffer][]byte{o: prefix}
+}
+
+// start is where the upload begins in the DB; a nil upload (etcd's POST)
+// starts at 0.
+func (up *extUpload) start() int64 {
+	if up == nil {
+		return 0
+	}
+	return up.offset
+}
+
+// extend turns req into an extended POST: its headers say where the body
+// starts in the DB, its trailer carries the whole DB's SHA-256, and the
+// receiver's keep-alives let the sender wait for the answer with the plain
+// stall timeout.
+func (up *extUpload) extend(req *http.Request, body *sendBody, o snapOffer, cfg snapshotSettings) {
+	h := req.Header
+	h.Set(hdrSnapExt, snapExtVersion)
+	h.Set(hdrSnapSize, strconv.FormatInt(o.size, 10))
+	h.Set(hdrSnapOffset, strconv.FormatInt(up.offset, 10))
+	req.Trailer = http.Header{http.CanonicalHeaderKey(hdrSnapSum): nil}
+	body.sum, body.trailer = up.sum, req.Trailer
+	body.answerWait = cfg.stallTimeout
+}

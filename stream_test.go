@@ -329,8 +329,12 @@ func TestStreamWriterCountsAppsItTakes(t *testing.T) {
 	idle.queue.offerAll([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1), msg(raftpb.MsgApp, 1, 2, 1)})
 	idle.closeConn(&writerConn{conn: newOutgoingConn(streamTypeMsgAppV2, 1, 2, &utRespWriter{}, time.Second, &bufferPool{})})
 	idle.writeBatch(nil, []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
-	if got := sent(); got != 5 {
-		t.Errorf("ServerStats counted %d MsgApps, want 5", got)
+	// Taken for a connection its peer has closed.
+	gone := newOutgoingConn(streamTypeMsgAppV2, 1, 2, &utRespWriter{}, time.Second, &bufferPool{})
+	gone.markGone()
+	idle.writeBatch(&writerConn{conn: gone, enc: newMsgAppV2Encoder(gone)}, []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
+	if got := sent(); got != 6 {
+		t.Errorf("ServerStats counted %d MsgApps, want 6", got)
 	}
 }
 

@@ -165,16 +165,17 @@ func (w *streamWriter) writeBatch(cur *writerConn, batch []*raftpb.Message) *wri
 		w.dropUnattached(batch)
 		return nil
 	}
+	start := time.Now()
 	select {
 	case <-cur.peerGone():
 		// Known dead: do not write into it; the batch is lost with what
 		// was written since the last flush.
 		cur.batched += len(batch)
+		w.countAppends(start, appTally{}, batch)
 		w.peerClosed(cur)
 		return nil
 	default:
 	}
-	start := time.Now()
 	var apps appTally // for ServerStats: see countsAppends
 	for i, m := range batch {
 		cur.batched++

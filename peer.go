@@ -20,7 +20,7 @@ import (
 // returns it so tests and handlers can reach a member's channels.
 type Peer interface {
 	attachOutgoingConn(conn *outgoingConn)
-	sendAll(msgs []*raftpb.Message)
+	sendAll(msgs []*raftpb.Message) (apps, appBytes int)
 	sendSnap(m *snap.Message)
 	activeSince() time.Time
 	update(urls types.URLs)
@@ -165,9 +165,17 @@ func (p *peer) processOne(m *raftpb.Message) bool {
 // without blocking. Consecutive messages bound for one channel are queued
 // together (one lock for a run of MsgApps). A message its channel has no
 // room for is dropped and raft is told, so it can retry.
-func (p *peer) sendAll(msgs []*raftpb.Message) {
+//
+// With ServerStats, it returns the count and bytes of the MsgApps among
+// msgs for the caller to record there: all of them but those queued on
+// the msgappv2 stream, whose writer records them (countsAppends).
+func (p *peer) sendAll(msgs []*raftpb.Message) (apps, appBytes int) {
+	counting := p.env.server != nil
 	if p.paused.Load() {
-		return
+		if counting {
+			return appendRequests(msgs) // etcd counts them before pausing drops them
+		}
+		return 0, 0
 	}
 	for len(msgs) > 0 {
 		c, name := p.pick(msgs[0])
@@ -181,8 +189,17 @@ func (p *peer) sendAll(msgs []*raftpb.Message) {
 		for _, m := range msgs[queued:run] {
 			p.dropped(m, name)
 		}
+		if counting {
+			uncounted := msgs[:run]
+			if c == outbox(p.msgAppV2Writer) {
+				uncounted = msgs[queued:run]
+			}
+			a, b := appendRequests(uncounted)
+			apps, appBytes = apps+a, appBytes+b
+		}
 		msgs = msgs[run:]
 	}
+	return apps, appBytes
 }
 
 // dropped reports m, which its channel had no room for.

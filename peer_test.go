@@ -10,8 +10,10 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rafthttp/rafthttp/snap"
+	"github.com/rafthttp/rafthttp/stats"
 )
 
 // utNewIdlePeer assembles a peer to member 2 around pl without starting
@@ -143,6 +145,40 @@ func TestPeerSendAllQueuesRunsPerChannel(t *testing.T) {
 	}
 	if got := utMetricValue(t, f.reg, "etcd_network_peer_sent_failures_total", map[string]string{"To": "2"}); got != 2 {
 		t.Errorf("sent failures = %v, want 2", got)
+	}
+}
+
+// TestPeerSendAllLeavesStreamedAppsToTheWriter checks which MsgApps
+// sendAll returns for Send to record in ServerStats: those queued on the
+// msgappv2 stream are the writer's to record, everything else (other
+// channels, drops, a paused peer) is Send's, so every MsgApp counts once.
+func TestPeerSendAllLeavesStreamedAppsToTheWriter(t *testing.T) {
+	f := utNewFixture(t, func(tr *Transport) {
+		tr.Limits.StreamBufSize = 2
+		tr.ServerStats = stats.NewServerStats("1", "1")
+	})
+	p := utNewIdlePeer(t, f, nil)
+	app := func(term uint64) *raftpb.Message { return msg(raftpb.MsgApp, 1, 2, term) }
+	size := proto.Size(app(1))
+	steps := []struct {
+		name       string
+		msgs       []*raftpb.Message
+		wantCount  int
+		setWorking bool
+	}{
+		{"pipeline", []*raftpb.Message{app(1), msg(raftpb.MsgHeartbeat, 1, 2, 1)}, 1, false},
+		{"msgappv2 stream", []*raftpb.Message{app(1), msg(raftpb.MsgHeartbeat, 1, 2, 1), app(1)}, 0, true},
+		{"msgappv2 queue full: drops", []*raftpb.Message{app(1), app(1)}, 2, true},
+	}
+	for _, st := range steps {
+		p.msgAppV2Writer.setWorking(st.setWorking)
+		if apps, bytes := p.sendAll(st.msgs); apps != st.wantCount || bytes != st.wantCount*size {
+			t.Errorf("%s: sendAll returned %d MsgApps of %d bytes, want %d of %d", st.name, apps, bytes, st.wantCount, st.wantCount*size)
+		}
+	}
+	p.Pause()
+	if apps, _ := p.sendAll([]*raftpb.Message{app(1)}); apps != 1 {
+		t.Errorf("paused: sendAll returned %d MsgApps, want 1 (etcd counts them)", apps)
 	}
 }
 

@@ -60,13 +60,3 @@ func (q *msgQueue) take() []*raftpb.Message {
 	q.items, q.spare = q.spare[:0], batch
 	return batch
 }
-
-// drain discards every queued message and returns how many there were.
-func (q *msgQueue) drain() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := len(q.items)
-	clear(q.items)
-	q.items = q.items[:0]
-	return n
-}

@@ -64,8 +64,8 @@ func TestMsgQueueOrderLimitAndSignal(t *testing.T) {
 	if !takeSignal(q) {
 		t.Fatal("refilling an empty queue is not signalled")
 	}
-	if n := q.drain(); n != 1 || q.len() != 0 {
-		t.Errorf("drain = %d, len after = %d; want 1, 0", n, q.len())
+	if got := q.take(); len(got) != 1 || q.len() != 0 {
+		t.Errorf("take = %d messages, len after = %d; want 1, 0", len(got), q.len())
 	}
 }
 

@@ -306,6 +306,38 @@ func TestStreamWriterMsgAppV2RecordsFollowerStats(t *testing.T) {
 	}
 }
 
+// TestStreamWriterCountsAppsItTakes checks that a msgappv2 writer records
+// in ServerStats every MsgApp it takes from its queue, written or not.
+func TestStreamWriterCountsAppsItTakes(t *testing.T) {
+	f := utNewFixture(t, func(tr *Transport) {
+		utNoHeartbeats(tr)
+		tr.ServerStats = stats.NewServerStats("1", "1")
+	})
+	sent := func() uint64 {
+		f.env.server.Lock()
+		defer f.env.server.Unlock()
+		return f.env.server.SendAppendRequestCnt
+	}
+	w := utStartWriter(t, f, streamTypeMsgAppV2)
+	w.attachNew(t, &utRespWriter{})
+	w.queue.offerAll([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1), msg(raftpb.MsgApp, 1, 2, 1)})
+	waitFor(t, 5*time.Second, "two MsgApps counted", func() bool { return sent() == 2 })
+	w.stop()
+
+	// Queued when the connection closes, and taken with none attached.
+	idle := newStreamWriter(f.env, f.env.lg, streamTypeMsgAppV2, 2, w.status, nil)
+	idle.queue.offerAll([]*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1), msg(raftpb.MsgApp, 1, 2, 1)})
+	idle.closeConn(&writerConn{conn: newOutgoingConn(streamTypeMsgAppV2, 1, 2, &utRespWriter{}, time.Second, &bufferPool{})})
+	idle.writeBatch(nil, []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
+	// Taken for a connection its peer has closed.
+	gone := newOutgoingConn(streamTypeMsgAppV2, 1, 2, &utRespWriter{}, time.Second, &bufferPool{})
+	gone.markGone()
+	idle.writeBatch(&writerConn{conn: gone, enc: newMsgAppV2Encoder(gone)}, []*raftpb.Message{msg(raftpb.MsgApp, 1, 2, 1)})
+	if got := sent(); got != 6 {
+		t.Errorf("ServerStats counted %d MsgApps, want 6", got)
+	}
+}
+
 // TestStreamWriterSendsHeartbeatsWhenIdle reads a Transport's stream
 // responses the way a peer does and waits for the link heartbeats.
 func TestStreamWriterSendsHeartbeatsWhenIdle(t *testing.T) {

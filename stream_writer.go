@@ -165,30 +165,61 @@ func (w *streamWriter) writeBatch(cur *writerConn, batch []*raftpb.Message) *wri
 		w.dropUnattached(batch)
 		return nil
 	}
+	start := time.Now()
 	select {
 	case <-cur.peerGone():
 		// Known dead: do not write into it; the batch is lost with what
 		// was written since the last flush.
 		cur.batched += len(batch)
+		w.countAppends(start, appTally{}, batch)
 		w.peerClosed(cur)
 		return nil
 	default:
 	}
-	start := time.Now()
+	var apps appTally // for ServerStats: see countsAppends
 	for i, m := range batch {
 		cur.batched++
 		if err := cur.enc.encode(m); err != nil {
 			cur.batched += len(batch) - i - 1 // the rest is lost with it
+			w.countAppends(start, apps, batch[i:])
 			w.fail(cur, "write", err)
 			return nil
 		}
-		cur.unflushed += cur.enc.lastSize()
+		size := cur.enc.lastSize()
+		cur.unflushed += size
+		if w.countsAppends() {
+			apps.count, apps.bytes = apps.count+1, apps.bytes+appStatsSize(m, size)
+		}
 	}
+	w.countAppends(start, apps, nil)
 	if w.typ == streamTypeMsgAppV2 && w.followerStats != nil {
 		// One clock reading per batch: the encode time is shared out.
 		w.followerStats.SuccN(len(batch), time.Since(start))
 	}
 	return cur
+}
+
+// countsAppends reports whether the writer records the MsgApps it takes
+// from its queue in ServerStats. Send leaves those it queues on the
+// msgappv2 stream to the writer (etcd counts every MsgApp handed to Send
+// for a peer): the writer takes them a batch at a time and knows their
+// sizes from encoding them, so a Send call pays neither a clock reading
+// and a lock nor a walk of each message to size it.
+func (w *streamWriter) countsAppends() bool {
+	return w.typ == streamTypeMsgAppV2 && w.env.server != nil
+}
+
+// appTally counts MsgApps and their bytes for ServerStats.
+type appTally struct{ count, bytes int }
+
+// countAppends records MsgApps the writer took from its queue at now in
+// ServerStats: encoded, and unencoded, which it could not write.
+func (w *streamWriter) countAppends(now time.Time, encoded appTally, unencoded []*raftpb.Message) {
+	if !w.countsAppends() {
+		return
+	}
+	count, bytes := appendRequests(unencoded)
+	w.env.server.SendAppendReqsAt(now, encoded.count+count, encoded.bytes+bytes)
 }
 
 // peerGone is closed when the peer closes the attached connection; nil
@@ -261,7 +292,7 @@ func (w *streamWriter) closeConn(cur *writerConn) bool {
 	}
 	w.setWorking(false)
 	cur.conn.Close()
-	dropped := w.queue.drain()
+	dropped := w.discardQueued()
 	if dropped > 0 {
 		w.lg.Warn("dropped queued messages of a closed stream", zap.Int("count", dropped))
 		w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(dropped))
@@ -276,8 +307,20 @@ func (w *streamWriter) dropUnattached(batch []*raftpb.Message) {
 	if len(batch) == 0 {
 		return
 	}
+	w.countAppends(time.Now(), appTally{}, batch)
 	w.lg.Debug("dropped messages queued for a closed stream",
 		zap.Stringer("message-type", batch[0].GetType()), zap.Int("count", len(batch)))
 	w.env.metrics.sentFailures.WithLabelValues(w.peerID.String()).Add(float64(len(batch)))
 	w.env.raft.ReportUnreachable(uint64(w.peerID))
+}
+
+// discardQueued empties the queue, counting what it held in ServerStats
+// as sent, as etcd counts it at Send, and returns how many messages it
+// held.
+func (w *streamWriter) discardQueued() int {
+	batch := w.queue.take()
+	w.countAppends(time.Now(), appTally{}, batch)
+	n := len(batch)
+	clear(batch)
+	return n
 }

@@ -169,18 +169,15 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 }
 
 // sendTo queues msgs, all bound for to, on its peer or remote, and
-// returns the count and bytes of MsgApps among them that went to a peer,
-// for ServerStats. The caller holds t.mu.
+// returns the count and bytes of MsgApps among them that went to a peer
+// and that Send records in ServerStats (see peer.sendAll). The caller
+// holds t.mu.
 func (t *Transport) sendTo(to types.ID, msgs []*raftpb.Message) (apps, appBytes int) {
 	if to == 0 {
 		return 0, 0
 	}
 	if p, ok := t.peers[to]; ok {
-		if t.env.server != nil {
-			apps, appBytes = appendRequests(msgs)
-		}
-		p.sendAll(msgs)
-		return apps, appBytes
+		return p.sendAll(msgs)
 	}
 	if r, ok := t.remotes[to]; ok {
 		for _, m := range msgs {

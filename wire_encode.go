@@ -43,6 +43,18 @@ func messageSize(m *raftpb.Message) int {
 	return fastMessageSize(m)
 }
 
+// appStatsSize is messageSize(m) for a MsgApp that an encoder has just
+// written as encoded bytes of message (lastSize): a msgappv2 record holds
+// every field raft sets on a MsgApp, so only a message with any other
+// field set needs sizing again.
+func appStatsSize(m *raftpb.Message, encoded int) int {
+	if m.Reject != nil || m.RejectHint != nil || m.Context != nil || m.Vote != nil ||
+		m.Snapshot != nil || len(m.Responses) > 0 || len(m.ProtoReflect().GetUnknown()) > 0 {
+		return messageSize(m)
+	}
+	return encoded
+}
+
 func fastMessageSize(m *raftpb.Message) int {
 	n := optVarintSize(m.Type != nil, uint64(int64(m.GetType()))) +
 		optUint64Size(m.To) + optUint64Size(m.From) + optUint64Size(m.Term) +

@@ -2,10 +2,12 @@ package rafthttp
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -171,6 +173,46 @@ func TestCodecLastSizeIsProtoSize(t *testing.T) {
 			if want := proto.Size(m); dec.lastSize() != want {
 				t.Errorf("%T decoding %v: lastSize %d, proto.Size %d", dec, m, dec.lastSize(), want)
 			}
+		}
+	}
+}
+
+// TestAppStatsSizeIsProtoSize encodes MsgApps on a msgappv2 stream, fast
+// path and full records, some with fields the fast-path record leaves out:
+// the size a stream writer records in ServerStats must be proto.Size, as
+// etcd's Send records it.
+func TestAppStatsSizeIsProtoSize(t *testing.T) {
+	index := uint64(0)
+	app := func(data string, extra func(m *raftpb.Message)) *raftpb.Message {
+		m := msg(raftpb.MsgApp, 1, 2, 1)
+		m.LogTerm, m.Index, m.Commit = proto.Uint64(1), proto.Uint64(index), proto.Uint64(index)
+		index++
+		m.Entries = []*raftpb.Entry{{Term: proto.Uint64(1), Index: proto.Uint64(index), Data: []byte(data)}}
+		if extra != nil {
+			extra(m)
+		}
+		return m
+	}
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 7)
+	msgs := []*raftpb.Message{
+		app("first: a full record", nil),
+		app("fast path", nil),
+		app("", nil),
+		app("context", func(m *raftpb.Message) { m.Context = []byte("ctx") }),
+		app("vote", func(m *raftpb.Message) { m.Vote = proto.Uint64(3) }),
+		app("reject", func(m *raftpb.Message) { m.Reject, m.RejectHint = proto.Bool(false), proto.Uint64(9) }),
+		app("unknown", func(m *raftpb.Message) { m.ProtoReflect().SetUnknown(unknown) }),
+		app("entry unknown", func(m *raftpb.Message) { m.Entries[0].ProtoReflect().SetUnknown(unknown) }),
+		app("long", func(m *raftpb.Message) { m.Entries[0].Data = make([]byte, directDataBytes) }),
+		msg(raftpb.MsgApp, 1, 2, 5), // a new term: a full record
+	}
+	enc := newMsgAppV2Encoder(io.Discard)
+	for i, m := range msgs {
+		if err := enc.encode(m); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := appStatsSize(m, enc.lastSize()), proto.Size(m); got != want {
+			t.Errorf("message %d: appStatsSize %d, proto.Size %d", i, got, want)
 		}
 	}
 }

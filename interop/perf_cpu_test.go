@@ -76,8 +76,11 @@ func withLabels(ctx context.Context, fn func()) {
 
 // cpuUsage is the CPU time of a run.
 type cpuUsage struct {
-	process time.Duration            // user + system time of the process
-	byLabel map[string]time.Duration // profiled CPU by labelKey; nil if not profiled
+	process time.Duration // user + system time of the process
+	// switches counts the process's voluntary context switches: a thread
+	// that blocked (to sleep in a futex or epoll wait), i.e. wake-ups.
+	switches int64
+	byLabel  map[string]time.Duration // profiled CPU by labelKey; nil if not profiled
 }
 
 // labelled returns the profiled CPU of goroutines whose labels include
@@ -107,16 +110,17 @@ func hasLabels(key string, kv []string) bool {
 
 // cpuMeter measures one run; start it just before the timed part.
 type cpuMeter struct {
-	start time.Duration
-	prof  *bytes.Buffer // nil if another profile was running
+	start    time.Duration
+	switches int64
+	prof     *bytes.Buffer // nil if another profile was running
 }
 
 func startCPUMeter() (*cpuMeter, error) {
-	t, err := processCPU()
+	ru, err := processRusage()
 	if err != nil {
 		return nil, err
 	}
-	m := &cpuMeter{start: t, prof: new(bytes.Buffer)}
+	m := &cpuMeter{start: rusageCPU(ru), switches: ru.Nvcsw, prof: new(bytes.Buffer)}
 	if pprof.StartCPUProfile(m.prof) != nil {
 		m.prof = nil
 	}
@@ -128,11 +132,11 @@ func (m *cpuMeter) stop() (cpuUsage, error) {
 	if m.prof != nil {
 		pprof.StopCPUProfile()
 	}
-	t, err := processCPU()
+	ru, err := processRusage()
 	if err != nil {
 		return cpuUsage{}, err
 	}
-	u := cpuUsage{process: t - m.start}
+	u := cpuUsage{process: rusageCPU(ru) - m.start, switches: ru.Nvcsw - m.switches}
 	if m.prof != nil {
 		if u.byLabel, err = profileCPUByLabel(m.prof); err != nil {
 			return cpuUsage{}, fmt.Errorf("reading the CPU profile: %w", err)
@@ -143,19 +147,35 @@ func (m *cpuMeter) stop() (cpuUsage, error) {
 
 // processCPU returns the process's user plus system time so far.
 func processCPU() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("getrusage: %w", err)
+	ru, err := processRusage()
+	if err != nil {
+		return 0, err
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+	return rusageCPU(ru), nil
 }
 
-// reportCPU reports the process's CPU per op as cpu-ns/<op>, and for each
+// processRusage returns the process's resource usage so far.
+func processRusage() (*syscall.Rusage, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return nil, fmt.Errorf("getrusage: %w", err)
+	}
+	return &ru, nil
+}
+
+// rusageCPU is ru's user plus system time.
+func rusageCPU(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the process's CPU per op as cpu-ns/<op>, its
+// voluntary context switches per op as wakeups/<op>, and for each
 // metric name in split (e.g. "send") the profiled CPU of the goroutines
 // with those labels per op as <name>-cpu-ns/<op>.
 func reportCPU(b *testing.B, u cpuUsage, ops int, op string, split map[string][]string) {
 	b.Helper()
 	b.ReportMetric(float64(u.process.Nanoseconds())/float64(ops), "cpu-ns/"+op)
+	b.ReportMetric(float64(u.switches)/float64(ops), "wakeups/"+op)
 	for name, kv := range split {
 		if d, ok := u.labelled(kv...); ok {
 			b.ReportMetric(float64(d.Nanoseconds())/float64(ops), name+"-cpu-ns/"+op)

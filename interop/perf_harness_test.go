@@ -172,6 +172,7 @@ type perfServer struct {
 	pipelinePosts atomic.Int64
 	active        [2]atomic.Int64 // running stream handlers, by streamKind
 	streamBytes   [2]atomic.Int64 // bytes flushed to stream responses, by streamKind
+	flushes       [2]atomic.Int64 // flushes of stream responses, by streamKind
 }
 
 // ServeHTTP counts r and passes it on.
@@ -187,7 +188,7 @@ func (s *perfServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if kind, ok := streamKindOf(r.URL.Path); ok && r.Method == http.MethodGet {
 		s.active[kind].Add(1)
 		defer s.active[kind].Add(-1)
-		w = &countingWriter{ResponseWriter: w, flushed: &s.streamBytes[kind]}
+		w = &countingWriter{ResponseWriter: w, flushed: &s.streamBytes[kind], flushes: &s.flushes[kind]}
 	}
 	(*h).ServeHTTP(w, r)
 }
@@ -205,6 +206,7 @@ type countingWriter struct {
 	http.ResponseWriter
 	pending int64
 	flushed *atomic.Int64
+	flushes *atomic.Int64 // each flush is at least one write system call
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
@@ -225,6 +227,7 @@ func (c *countingWriter) publish() {
 // Flush serves etcd's w.(http.Flusher).
 func (c *countingWriter) Flush() {
 	c.publish()
+	c.flushes.Add(1)
 	if f, ok := c.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -233,6 +236,7 @@ func (c *countingWriter) Flush() {
 // FlushError serves http.ResponseController.Flush.
 func (c *countingWriter) FlushError() error {
 	c.publish()
+	c.flushes.Add(1)
 	return http.NewResponseController(c.ResponseWriter).Flush()
 }
 
@@ -368,6 +372,7 @@ func startPerfPair(tb testing.TB, impl string, entries, entrySize int) *perfPair
 // channelCounts is a snapshot of what the pair's servers counted.
 type channelCounts struct {
 	msgApp    int64 // bytes leader→follower on msgappv2
+	appFlush  int64 // flushes of the leader's msgappv2 stream
 	message   int64 // bytes leader→follower on the message stream
 	reverse   int64 // bytes follower→leader on the message stream
 	pipelines int64 // pipeline POSTs in either direction
@@ -377,6 +382,7 @@ func (p *perfPair) counts() channelCounts {
 	l, f := p.leader.server, p.follower.server
 	return channelCounts{
 		msgApp:    l.streamBytes[streamMsgAppV2].Load(),
+		appFlush:  l.flushes[streamMsgAppV2].Load(),
 		message:   l.streamBytes[streamMessage].Load(),
 		reverse:   f.streamBytes[streamMessage].Load(),
 		pipelines: l.pipelinePosts.Load() + f.pipelinePosts.Load(),

@@ -158,6 +158,10 @@ func benchMsgApps(b *testing.B, p *perfPair, shape msgShape) {
 	if got, least := p.counts().msgApp-before.msgApp, int64(b.N*shape.payload())-countSlack; got < least {
 		b.Fatalf("%s: msgappv2 stream carried %d bytes, want at least %d", p.impl, got, least)
 	}
+	// Each flush of the stream is at least one write system call on the
+	// sender and one read on the receiver.
+	after := p.counts()
+	b.ReportMetric(float64(after.appFlush-before.appFlush)/float64(b.N), "flushes/msg")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 

@@ -64,9 +64,12 @@ func benchProposals(b *testing.B, c *benchCluster, size int) {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(size))
+	flushes := &c.leader().side.server.flushes[streamMsgAppV2]
+	flushed := flushes.Load()
 	b.ResetTimer()
 	lat, err := c.propose(b.N, size)
 	b.StopTimer()
+	flushed = flushes.Load() - flushed
 	use, cpuErr := cpu.stop()
 	if err = errors.Join(err, cpuErr, c.failure()); err != nil {
 		b.Fatalf("%s: %v", c.impl, err)
@@ -76,6 +79,8 @@ func benchProposals(b *testing.B, c *benchCluster, size int) {
 	b.ReportMetric(float64(percentile(lat, 0.50).Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(percentile(lat, 0.99).Nanoseconds()), "p99-ns")
 	reportCPU(b, use, b.N, "op", c.cpuSplit())
+	// The leader's flushes of its msgappv2 streams to both followers.
+	b.ReportMetric(float64(flushed)/float64(b.N), "flushes/op")
 }
 
 // cpuSplit names the cluster's parts for reportCPU: raft is the three raft

@@ -78,6 +78,14 @@ func (q *rateQueue) evictOldest(k int) {
 	}
 }
 
+// newest returns the time of the latest group, if any.
+func (q *rateQueue) newest() (time.Time, bool) {
+	if q.len == 0 {
+		return time.Time{}, false
+	}
+	return q.groups[(q.head+q.len-1)%rateWindow].at, true
+}
+
 // clear drops every sample.
 func (q *rateQueue) clear() {
 	*q = rateQueue{}

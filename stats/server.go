@@ -115,7 +115,27 @@ func (ss *ServerStats) SendAppendReqs(count, totalBytes int) {
 	}
 	ss.Lock()
 	defer ss.Unlock()
-	now := ss.clock()
+	ss.sendAppendReqsLocked(ss.clock(), count, totalBytes)
+}
+
+// SendAppendReqsAt is SendAppendReqs for requests sent at a time the
+// caller has just read, so a caller that reads the clock anyway spares a
+// second reading. Callers on several goroutines may record out of order:
+// a time before the latest recorded counts as the latest, so the window's
+// span never runs backwards.
+func (ss *ServerStats) SendAppendReqsAt(at time.Time, count, totalBytes int) {
+	if count < 1 {
+		return
+	}
+	ss.Lock()
+	defer ss.Unlock()
+	if newest, ok := ss.sendRates.newest(); ok && at.Before(newest) {
+		at = newest
+	}
+	ss.sendAppendReqsLocked(at, count, totalBytes)
+}
+
+func (ss *ServerStats) sendAppendReqsLocked(now time.Time, count, totalBytes int) {
 	ss.becomeLeaderLocked(now)
 	ss.sendRates.insertN(now, count, totalBytes)
 	ss.SendAppendRequestCnt += uint64(count)

@@ -101,6 +101,7 @@ func TestServerStatsLeadership(t *testing.T) {
 		{name: "BecomeLeader", act: func(ss *ServerStats) { ss.BecomeLeader() }},
 		{name: "SendAppendReq", act: func(ss *ServerStats) { ss.SendAppendReq(5) }, sent: 1},
 		{name: "SendAppendReqs", act: func(ss *ServerStats) { ss.SendAppendReqs(3, 15) }, sent: 3},
+		{name: "SendAppendReqsAt", act: func(ss *ServerStats) { ss.SendAppendReqsAt(ss.clock(), 2, 15) }, sent: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,6 +214,34 @@ func TestServerStatsSendAppendReqsMatchesOneByOne(t *testing.T) {
 	a.SendAppendReqs(0, 10)
 	if a.SendAppendRequestCnt != uint64(sent) {
 		t.Errorf("sent count %d, want %d", a.SendAppendRequestCnt, sent)
+	}
+}
+
+// TestServerStatsSendAppendReqsAtOutOfOrder records batches whose times
+// arrive out of order, as writers on several goroutines may: a late one
+// counts at the newest time, so the rates equal those of the same batches
+// recorded in order at the later time.
+func TestServerStatsSendAppendReqsAtOutOfOrder(t *testing.T) {
+	clk := newFakeClock()
+	start := clk.t
+	a := newServerStatsWithClock("n", "1", clk.now)
+	b := newServerStatsWithClock("n", "1", clk.now)
+	t1, t2 := start.Add(100*time.Millisecond), start.Add(300*time.Millisecond)
+	a.SendAppendReqsAt(t1, 4, 40)
+	a.SendAppendReqsAt(t2, 2, 30)
+	a.SendAppendReqsAt(t1.Add(time.Millisecond), 3, 30) // read before t2, recorded after
+	b.SendAppendReqsAt(t1, 4, 40)
+	b.SendAppendReqsAt(t2, 2, 30)
+	b.SendAppendReqsAt(t2, 3, 30)
+	clk.advance(400 * time.Millisecond)
+	if a.SendAppendRequestCnt != 9 {
+		t.Errorf("sent count %d, want 9", a.SendAppendRequestCnt)
+	}
+	got, want := decode(t, a.JSON()), decode(t, b.JSON())
+	for _, k := range []string{"sendPkgRate", "sendBandwidthRate"} {
+		if got[k] != want[k] || got[k] == nil {
+			t.Errorf("%s = %v, want %v", k, got[k], want[k])
+		}
 	}
 }
 

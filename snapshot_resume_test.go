@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // stFaults injects faults into the snapshot POSTs leaving a Transport, on
@@ -216,6 +217,17 @@ func TestSnapshotResumesAfterCuts(t *testing.T) {
 	}
 	if got := utMetricValue(t, utGatherer(t, b), "etcd_network_snapshot_receive_resumed_bytes_total", map[string]string{"From": "1"}); got != resumed {
 		t.Errorf("receiver resumed %v bytes, sender %v", got, resumed)
+	}
+	// etcd's byte counters, resumed or not: the sender counts the delivered
+	// snapshot once, whole; the receiver each attempt's envelope, and the
+	// whole DB once.
+	to2 := map[string]string{"To": "2"}
+	if got, want := utMetricValue(t, utGatherer(t, a), "etcd_network_peer_sent_bytes_total", to2), float64(stSnapMessage(9, size).TotalSize); got != want {
+		t.Errorf("peer_sent_bytes_total = %v, want the snapshot's TotalSize %v", got, want)
+	}
+	envelope := proto.Size(utSnapMsg(9))
+	if got, want := utMetricValue(t, utGatherer(t, b), "etcd_network_peer_received_bytes_total", map[string]string{"From": "1"}), float64(len(outcomes)*envelope+size); got != want {
+		t.Errorf("peer_received_bytes_total = %v, want %v (%d envelopes and the DB once)", got, want, len(outcomes))
 	}
 	t.Logf("%d attempts, %d bytes on the wire for %d (%.3fx), %v bytes resumed", len(outcomes), wire, size, float64(wire)/size, resumed)
 }

@@ -1,0 +1,219 @@
+package rafthttp_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/rafthttp/rafthttp"
+	"github.com/rafthttp/rafthttp/rafthttptest"
+	"github.com/rafthttp/rafthttp/snap"
+	"github.com/rafthttp/rafthttp/types"
+)
+
+// Snapshot proofs through the public faults of rafthttptest, the ones
+// users get: member 1 sends a DB file to member 2 of a Cluster, whose
+// fault layer sits on the sockets between them.
+
+// pubPair is a two-member Cluster whose Transports register their
+// metrics on regs[id].
+type pubPair struct {
+	c    *rafthttptest.Cluster
+	regs map[types.ID]*prometheus.Registry
+}
+
+// newPubPair starts the pair; configure, if not nil, adjusts each
+// Transport (sender and receiver alike) before it starts.
+func newPubPair(t *testing.T, configure func(*rafthttp.Transport), opts ...rafthttptest.Option) *pubPair {
+	t.Helper()
+	p := &pubPair{regs: map[types.ID]*prometheus.Registry{1: prometheus.NewRegistry(), 2: prometheus.NewRegistry()}}
+	opts = append(opts, rafthttptest.WithTransport(func(tr *rafthttp.Transport) {
+		tr.Registerer = p.regs[tr.ID]
+		if configure != nil {
+			configure(tr)
+		}
+	}))
+	p.c = rafthttptest.NewCluster(t, 2, opts...)
+	p.c.WaitAllStreams(t, 10*time.Second)
+	return p
+}
+
+// pubSnapMsg is a MsgSnap from 1 to 2 at index.
+func pubSnapMsg(index uint64) *raftpb.Message {
+	return &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2),
+		Term: proto.Uint64(1), Snapshot: &raftpb.Snapshot{
+			Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(1)}}}
+}
+
+// send sends the DB file at path as the snapshot at index, as raft would,
+// and reports whether it arrived within d.
+func (p *pubPair) send(t *testing.T, path string, index uint64, d time.Duration) bool {
+	t.Helper()
+	return pubWait(t, p.start(t, path, index), d)
+}
+
+// start starts sending the DB file at path as the snapshot at index.
+func (p *pubPair) start(t *testing.T, path string, index uint64) *snap.Message {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := snap.NewMessage(pubSnapMsg(index), f, st.Size())
+	p.c.Member(1).Transport().SendSnapshot(m)
+	return m
+}
+
+// pubWait reports whether m arrived, failing t if it is not done within d.
+func pubWait(t *testing.T, m *snap.Message, d time.Duration) bool {
+	t.Helper()
+	select {
+	case ok := <-m.CloseNotify():
+		return ok
+	case <-time.After(d):
+		t.Fatalf("snapshot %d not done within %v", m.GetSnapshot().GetMetadata().GetIndex(), d)
+		return false
+	}
+}
+
+// metric is the value of a counter or gauge of member id with the given
+// label, 0 if absent.
+func (p *pubPair) metric(t *testing.T, id types.ID, name, label, value string) float64 {
+	t.Helper()
+	families, err := p.regs[id].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// snapshotReports are member 1's ReportSnapshot calls.
+func (p *pubPair) snapshotReports() []rafthttptest.SnapshotReport {
+	return p.c.Member(1).Recorder().SnapshotReports()
+}
+
+// pubWriteDB writes size pseudo-random bytes to a file in dir and returns
+// its path and SHA-256.
+func pubWriteDB(t testing.TB, dir string, size int64) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(dir, "db")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
+	if _, err := io.CopyN(w, rand.NewChaCha8([32]byte{'s', 'n', 'a', 'p'}), size); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, sum.Sum(nil)
+}
+
+// pubCheckDB checks that dir holds exactly one file, the DB of the
+// snapshot at index, with the given SHA-256.
+func pubCheckDB(t *testing.T, dir string, index uint64, want []byte) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%016x.snap.db", index)
+	if len(entries) != 1 || entries[0].Name() != name {
+		t.Fatalf("snapshot dir holds %v, want only %s", entries, name)
+	}
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := sha256.New()
+	if _, err := io.Copy(got, f); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Sum(nil), want) {
+		t.Fatalf("received DB has sha256 %x, the sender's %x", got.Sum(nil), want)
+	}
+	t.Logf("sha256 %x on both sides", want)
+}
+
+// One byte flipped on the socket, well inside the DB (past the request
+// headers, the envelope and the first chunk headers): the receiver's
+// checksum catches it, no file is left, raft hears SnapshotFailure, the
+// failure metrics count it, and the retry succeeds.
+func TestSnapshotPublicFlipByte(t *testing.T) {
+	const size = 4 << 20
+	p := newPubPair(t, nil)
+	path, sum := pubWriteDB(t, t.TempDir(), size)
+	flipped := p.c.FlipByte(1, 2, size/2+12345)
+	if p.send(t, path, 9, 30*time.Second) {
+		t.Fatal("a snapshot with a flipped byte was accepted")
+	}
+	select {
+	case <-flipped:
+	default:
+		t.Fatal("the flip did not happen")
+	}
+	if got := p.snapshotReports(); len(got) != 1 || got[0].Status != raft.SnapshotFailure {
+		t.Errorf("snapshot reports %v, want one SnapshotFailure", got)
+	}
+	dir := p.c.Member(2).SnapDir()
+	rafthttptest.WaitFor(t, 5*time.Second, "the receiver's dir to be empty", func() bool {
+		entries, _ := os.ReadDir(dir)
+		return len(entries) == 0
+	})
+	for name, want := range map[string]float64{
+		"etcd_network_snapshot_receive_checksum_failures": 1,
+		"etcd_network_snapshot_receive_failures":          1,
+	} {
+		if got := p.metric(t, 2, name, "From", "1"); got != want {
+			t.Errorf("%s{From=1} = %v, want %v", name, got, want)
+		}
+	}
+	if got := p.metric(t, 1, "etcd_network_snapshot_send_failures", "To", "2"); got != 1 {
+		t.Errorf("snapshot_send_failures{To=2} = %v, want 1", got)
+	}
+	for _, m := range p.c.Member(2).Recorder().Received(1) {
+		if m.GetType() == raftpb.MsgSnap {
+			t.Errorf("receiver processed a MsgSnap from a corrupted snapshot")
+		}
+	}
+	if !p.send(t, path, 9, 30*time.Second) {
+		t.Fatal("the retry failed")
+	}
+	pubCheckDB(t, dir, 9, sum)
+}

@@ -34,37 +34,7 @@ func TestLongSnapshotCutThreeTimes(t *testing.T) {
 	p := newPubPair(t, nil)
 	p.c.SetBandwidth(1, 2, 20e6)
 	path, sum := pubWriteDB(t, t.TempDir(), longSize)
-	start := time.Now()
-	var outcomes []bool
-	for attempt := 0; attempt < 6; attempt++ {
-		var cut <-chan struct{}
-		if attempt < 3 {
-			// Each attempt resumes where the last cut left the receiver,
-			// so 30% more of the DB per connection puts the cuts at
-			// about 30%, 60% and 90%.
-			cut = p.c.CutAfter(1, 2, longSize*3/10)
-		}
-		ok := p.send(t, path, 9, 5*time.Minute)
-		t.Logf("attempt %d: ok=%v after %v, %.0f DB bytes sent so far", attempt+1, ok,
-			time.Since(start).Round(time.Second), p.metric(t, 1, "etcd_network_snapshot_send_bytes_total", "To", "2"))
-		if outcomes = append(outcomes, ok); ok {
-			break
-		}
-		if !isClosed(cut) {
-			t.Fatalf("attempt %d failed without its cut", attempt+1)
-		}
-	}
-	wire := p.metric(t, 1, "etcd_network_snapshot_send_bytes_total", "To", "2")
-	resumed := p.metric(t, 1, "etcd_network_snapshot_send_resumed_bytes_total", "To", "2")
-	t.Logf("ours: %d attempts %v in %v; %.0f DB bytes put on the wire for %d (%.3fx), %.0f resumed",
-		len(outcomes), outcomes, time.Since(start).Round(time.Second), wire, longSize, wire/longSize, resumed)
-	if len(outcomes) != 4 || !outcomes[3] {
-		t.Errorf("attempts %v, want three cut and the fourth through", outcomes)
-	}
-	if wire > longSize*1.1 {
-		t.Errorf("%.3fx the DB on the wire, want at most 1.1x", wire/longSize)
-	}
-	pubCheckDB(t, p.c.Member(2).SnapDir(), 9, sum)
+	p.checkCutThreeTimes(t, path, longSize, sum, 0)
 }
 
 // A 1 GiB snapshot whose link (100 MB/s) stalls for 10 s twice, at about
@@ -103,15 +73,6 @@ func receivedBytes(tr *rafthttp.Transport) int64 {
 		}
 	}
 	return 0
-}
-
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
 }
 
 // Heartbeat round trips on the peer pair that carries a 1 GiB snapshot,

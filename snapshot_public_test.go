@@ -217,3 +217,81 @@ func TestSnapshotPublicFlipByte(t *testing.T) {
 	}
 	pubCheckDB(t, dir, 9, sum)
 }
+
+// A snapshot whose connection is cut at about 30%, 60% and 90% of the DB
+// completes in four attempts, resuming each time, with at most 1.1x its
+// size put on the wire, byte-identical. (TestLongSnapshotCutThreeTimes
+// does the same with 1 GiB at 20 MB/s.)
+func TestSnapshotPublicCutThreeTimes(t *testing.T) {
+	const size = 32 << 20
+	p := newPubPair(t, nil)
+	path, sum := pubWriteDB(t, t.TempDir(), size)
+	// At each cut the sender has written up to about 4 MiB more than got
+	// through (socket buffers and the fault layer's queue), which a small
+	// DB cannot absorb in 10%; the receiver's count has no such slack.
+	attempts := p.checkCutThreeTimes(t, path, size, sum, 3*4<<20)
+	resumed := p.metric(t, 1, "etcd_network_snapshot_send_resumed_bytes_total", "To", "2")
+	if resumed < size/2 {
+		t.Errorf("snapshot_send_resumed_bytes_total = %v, want most of the DB", resumed)
+	}
+	if got := p.metric(t, 2, "etcd_network_snapshot_receive_resumed_bytes_total", "From", "1"); got != resumed {
+		t.Errorf("receiver resumed %v bytes, sender %v", got, resumed)
+	}
+	// etcd's byte counters, resumed or not: the sender counts the delivered
+	// snapshot once, whole; the receiver each attempt's envelope, and the
+	// whole DB once.
+	envelope := proto.Size(pubSnapMsg(9))
+	if got, want := p.metric(t, 1, "etcd_network_peer_sent_bytes_total", "To", "2"), float64(envelope+size); got != want {
+		t.Errorf("peer_sent_bytes_total = %v, want the snapshot's TotalSize %v", got, want)
+	}
+	if got, want := p.metric(t, 2, "etcd_network_peer_received_bytes_total", "From", "1"), float64(attempts*envelope+size); got != want {
+		t.Errorf("peer_received_bytes_total = %v, want %v (%d envelopes and the DB once)", got, want, attempts)
+	}
+}
+
+// checkCutThreeTimes sends the DB at path, of size bytes, cutting each of
+// the first three connections that carry it after 30% of the DB: each
+// attempt resumes where the last cut left the receiver, so the cuts fall
+// at about 30%, 60% and 90% of the DB. At most 1.1x the DB, plus slack,
+// may leave the sender, and at most 1.1x may reach the receiver. It
+// returns the number of attempts.
+func (p *pubPair) checkCutThreeTimes(t *testing.T, path string, size int64, sum []byte, slack int64) int {
+	t.Helper()
+	start := time.Now()
+	within := time.Minute + time.Duration(size/5e6)*time.Second
+	var outcomes []bool
+	for attempt := 0; attempt < 6; attempt++ {
+		var cut <-chan struct{}
+		if attempt < 3 {
+			cut = p.c.CutAfter(1, 2, size*3/10)
+		}
+		ok := p.send(t, path, 9, within)
+		t.Logf("attempt %d: ok=%v after %v, %.0f DB bytes sent so far", attempt+1, ok,
+			time.Since(start).Round(time.Second), p.metric(t, 1, "etcd_network_snapshot_send_bytes_total", "To", "2"))
+		if outcomes = append(outcomes, ok); ok {
+			break
+		}
+		select {
+		case <-cut:
+		default:
+			t.Fatalf("attempt %d failed without its cut", attempt+1)
+		}
+	}
+	wire := p.metric(t, 1, "etcd_network_snapshot_send_bytes_total", "To", "2")
+	resumed := p.metric(t, 1, "etcd_network_snapshot_send_resumed_bytes_total", "To", "2")
+	received := p.metric(t, 2, "etcd_network_snapshot_receive_bytes_total", "From", "1")
+	t.Logf("ours: %d attempts %v in %v; %.0f DB bytes put on the wire for %d (%.3fx), %.0f received (%.3fx), %.0f resumed",
+		len(outcomes), outcomes, time.Since(start).Round(time.Second), wire, size, wire/float64(size),
+		received, received/float64(size), resumed)
+	if len(outcomes) != 4 || !outcomes[3] {
+		t.Errorf("attempts %v, want three cut and the fourth through", outcomes)
+	}
+	if wire > float64(size)*1.1+float64(slack) {
+		t.Errorf("%.3fx the DB on the wire, want at most 1.1x (+%d bytes)", wire/float64(size), slack)
+	}
+	if received > float64(size)*1.1 {
+		t.Errorf("%.3fx the DB received, want at most 1.1x", received/float64(size))
+	}
+	pubCheckDB(t, p.c.Member(2).SnapDir(), 9, sum)
+	return len(outcomes)
+}

@@ -1,14 +1,11 @@
 package interop
 
 import (
-	"crypto/sha256"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -205,11 +202,4 @@ func (p *linkPair) await(tb testing.TB, done <-chan bool, d time.Duration) bool 
 			tb.Fatalf("%s: MsgSnap %d not processed within %v", p.impl, p.index, d)
 		}
 	}
-}
-
-// savedSum is the SHA-256 of the DB the follower saved for the last
-// snapshot.
-func (p *linkPair) savedSum(t *testing.T) [sha256.Size]byte {
-	t.Helper()
-	return fileSHA256(t, filepath.Join(p.follower.snapDir, fmt.Sprintf("%016x.snap.db", p.index)))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"hash"
 	"io"
 	"net/http"
@@ -92,7 +93,8 @@ type prefixCheck struct {
 
 // skipHeld reads the first held.offset bytes of db and returns the upload
 // that continues after them, if they are what the receiver holds. If not,
-// the attempt fails (db cannot be rewound) and the next one starts at 0.
+// a db that can seek (a file) is rewound and sent whole in this attempt;
+// any other fails the attempt, and the next one starts at 0.
 func (s *snapshotSender) skipHeld(o snapOffer, held snapHeld, db io.Reader) (*extUpload, error) {
 	up := &extUpload{sum: sha256.New()}
 	if held.offset == 0 || s.prefixes.known(o, held.prefix) {
@@ -103,10 +105,25 @@ func (s *snapshotSender) skipHeld(o snapOffer, held snapHeld, db io.Reader) (*ex
 	}
 	if !bytes.Equal(up.sum.Sum(nil), held.prefix) {
 		s.prefixes.remember(o, held.prefix)
-		return nil, errSnapPrefixDiffs
+		return s.rewind(o, db)
 	}
 	up.offset = held.offset
 	return up, nil
+}
+
+// rewind returns an upload of db from its first byte when db can seek
+// back there, else errSnapPrefixDiffs.
+func (s *snapshotSender) rewind(o snapOffer, db io.Reader) (*extUpload, error) {
+	sk, ok := db.(io.Seeker)
+	if !ok {
+		return nil, errSnapPrefixDiffs
+	}
+	if _, err := sk.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("%w (rewinding: %w)", errSnapPrefixDiffs, err)
+	}
+	s.lg.Info("held snapshot prefix differs from the DB; sending it from the start",
+		zap.Uint64("snapshot-index", o.index))
+	return &extUpload{sum: sha256.New()}, nil
 }
 
 // known reports whether prefix was found not to match o's DB.

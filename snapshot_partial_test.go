@@ -307,6 +307,39 @@ func TestSnapshotPrefixMismatchStartsOver(t *testing.T) {
 	utCheckSavedDB(t, dir, 9, other)
 }
 
+// A held prefix that is not our DB's, when the DB can seek (a file),
+// costs no attempt: the sender rewinds and sends the whole DB at once.
+func TestSnapshotPrefixMismatchRewindsSeekableDB(t *testing.T) {
+	const size = 1 << 20
+	faults := &stFaults{cuts: []int64{size / 2}}
+	a, b, dir := stPair(t, faults, nil, nil)
+	stSendFails(t, a, 9, size, "the cut attempt")
+	other := stPatternBytes(size)
+	other[0] ^= 1 // same index, term and size; another DB
+	waitFor(t, 5*time.Second, "the cut to be kept", func() bool { return len(stPartials(t, dir)) == 1 })
+	sm := snap.NewMessage(utSnapMsg(9), stSeekCloser{bytes.NewReader(other)}, size)
+	a.tr.SendSnapshot(sm)
+	if !utWaitCloseNotify(t, sm, 20*time.Second) {
+		t.Fatal("the attempt over a foreign prefix failed; a seekable DB should have been rewound")
+	}
+	if _, posts := faults.stats(); posts != 2 {
+		t.Errorf("%d snapshot POSTs, want 2: the cut one and the whole DB", posts)
+	}
+	utCheckSavedDB(t, dir, 9, other)
+	to2, from1 := map[string]string{"To": "2"}, map[string]string{"From": "1"}
+	if got := utMetricValue(t, utGatherer(t, a), "etcd_network_snapshot_send_resumed_bytes_total", to2); got != 0 {
+		t.Errorf("snapshot_send_resumed_bytes_total = %v, want 0: nothing was resumed", got)
+	}
+	if got := utMetricValue(t, utGatherer(t, b), "etcd_network_snapshot_receive_resumed_bytes_total", from1); got != 0 {
+		t.Errorf("snapshot_receive_resumed_bytes_total = %v, want 0", got)
+	}
+}
+
+// stSeekCloser is a seekable DB body, as an *os.File is.
+type stSeekCloser struct{ *bytes.Reader }
+
+func (stSeekCloser) Close() error { return nil }
+
 // Stop removes what cut transfers left.
 func TestSnapshotStopRemovesPartials(t *testing.T) {
 	faults := &stFaults{cuts: []int64{1 << 19}}

@@ -214,7 +214,7 @@ func keepAlive(w http.ResponseWriter, interval time.Duration, work func() error)
 
 // saveExt receives the DB bytes of an extended POST into a partial file,
 // resuming at up.offset, checks the whole DB's SHA-256 against the
-// trailer and installs it. It returns the bytes received, or answers and
+// trailer and installs it. It returns the DB's size, or answers and
 // returns false.
 func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *recvBody, e *env,
 	key partialKey, up snapUpload, lg *zap.Logger) (int64, bool) {
@@ -248,7 +248,10 @@ func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *
 		http.Error(w, fmt.Sprintf("failed to save KV snapshot (%v)", err), http.StatusInternalServerError)
 		return 0, false
 	}
-	return up.size - up.offset, true
+	// The whole DB, however much of it came in earlier attempts: like the
+	// sender's peer_sent_bytes_total, peer_received_bytes_total counts a
+	// delivered snapshot once at its full size, as etcd does.
+	return up.size, true
 }
 
 // failExt answers a failed extended receive: a cut body leaves its bytes

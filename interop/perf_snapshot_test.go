@@ -17,8 +17,9 @@ import (
 	"time"
 )
 
-// snapshotSizeEnv overrides the DB size of BenchmarkSnapshot, e.g.
-// BENCH_SNAPSHOT_SIZE=64MiB; the default is 1GiB.
+// snapshotSizeEnv overrides the DB sizes of BenchmarkSnapshot, a comma-
+// separated list, e.g. BENCH_SNAPSHOT_SIZE=64MiB; the default is
+// 1GiB,4GiB.
 const snapshotSizeEnv = "BENCH_SNAPSHOT_SIZE"
 
 // snapshotTimeout bounds one transfer.
@@ -33,9 +34,21 @@ const snapshotTimeout = 10 * time.Minute
 // a transfer (sampled every 5 ms), peak-rss-MiB the process's resident-set
 // growth: both stay flat as the DB grows when the DB is streamed.
 func BenchmarkSnapshot(b *testing.B) {
-	size := snapshotBenchSize(b)
-	src := writePatternFile(b, b.TempDir(), size)
 	pairs := startBenchPairs(b, 1, 64)
+	for _, size := range snapshotBenchSizes(b) {
+		benchSnapshotSize(b, pairs, size)
+	}
+}
+
+// benchSnapshotSize runs every implementation on a DB of size bytes,
+// written to a file only for as long as its cases run.
+func benchSnapshotSize(b *testing.B, pairs map[string]*perfPair, size int64) {
+	dir, err := os.MkdirTemp("", "snapbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	src := writePatternFile(b, dir, size)
 	b.Run("size="+sizeName(int(size)), func(b *testing.B) {
 		for _, impl := range benchImpls {
 			b.Run("impl="+impl, func(b *testing.B) {
@@ -189,19 +202,23 @@ func syncDirectory(dir string) error {
 	return d.Sync()
 }
 
-// snapshotBenchSize reads BENCH_SNAPSHOT_SIZE: bytes, or a number with a
-// KiB, MiB or GiB suffix.
-func snapshotBenchSize(tb testing.TB) int64 {
+// snapshotBenchSizes reads BENCH_SNAPSHOT_SIZE: a comma-separated list
+// of bytes, or numbers with a KiB, MiB or GiB suffix.
+func snapshotBenchSizes(tb testing.TB) []int64 {
 	tb.Helper()
 	v := os.Getenv(snapshotSizeEnv)
 	if v == "" {
-		return 1 << 30
+		return []int64{1 << 30, 4 << 30}
 	}
-	n, err := parseSize(v)
-	if err != nil || n <= 0 {
-		tb.Fatalf("%s=%q: want bytes or a number with KiB, MiB or GiB", snapshotSizeEnv, v)
+	var sizes []int64
+	for _, s := range strings.Split(v, ",") {
+		n, err := parseSize(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			tb.Fatalf("%s=%q: want sizes in bytes or with KiB, MiB or GiB, separated by commas", snapshotSizeEnv, v)
+		}
+		sizes = append(sizes, n)
 	}
-	return n
+	return sizes
 }
 
 func parseSize(s string) (int64, error) {

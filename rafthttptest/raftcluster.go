@@ -57,8 +57,9 @@ type RaftCluster struct {
 type RaftOption func(*raftConfig)
 
 type raftConfig struct {
-	tick    time.Duration
-	cluster []Option
+	tick       time.Duration
+	cluster    []Option
+	snapshotDB SnapshotDB
 }
 
 // WithTickInterval makes every node tick every d instead of
@@ -274,6 +275,7 @@ type raftNode struct {
 	appliedIndex uint64
 	soft         raft.SoftState
 	term, commit uint64
+	confState    *raftpb.ConfState
 }
 
 var _ rafthttp.Raft = (*raftNode)(nil)
@@ -344,6 +346,7 @@ func (n *raftNode) start(boot func(*raft.Config) raft.Node) {
 	n.inc, n.applied, n.appliedIndex = inc, nil, 0
 	n.soft, n.term, n.commit = raft.SoftState{}, hs.GetTerm(), hs.GetCommit()
 	n.mu.Unlock()
+	n.restoreFromStorage()
 	go n.run(inc) // owned: stop waits for inc.done
 }
 
@@ -386,6 +389,9 @@ func (n *raftNode) handleReady(inc *incarnation, rd raft.Ready) {
 			n.rc.tb.Errorf("rafthttptest: node %s: save hard state: %v", n.id, err)
 		}
 	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		n.installSnapshot(rd.Snapshot)
+	}
 	if err := n.storage.Append(rd.Entries); err != nil {
 		n.rc.tb.Errorf("rafthttptest: node %s: append entries: %v", n.id, err)
 	}
@@ -398,7 +404,7 @@ func (n *raftNode) handleReady(inc *incarnation, rd raft.Ready) {
 	}
 	n.mu.Unlock()
 	if tr := n.member.Transport(); tr != nil {
-		tr.Send(rd.Messages)
+		n.sendAll(tr, inc.node, rd.Messages)
 	}
 	for _, e := range rd.CommittedEntries {
 		n.apply(inc, e)
@@ -409,20 +415,24 @@ func (n *raftNode) handleReady(inc *incarnation, rd raft.Ready) {
 // apply applies one committed entry: conf changes to the node, normal
 // entries with data to the state machine.
 func (n *raftNode) apply(inc *incarnation, e *raftpb.Entry) {
+	var cs *raftpb.ConfState
 	switch e.GetType() {
 	case raftpb.EntryConfChange:
 		var cc raftpb.ConfChange
 		if err := proto.Unmarshal(e.GetData(), &cc); err == nil {
-			inc.node.ApplyConfChange(&cc)
+			cs = inc.node.ApplyConfChange(&cc)
 		}
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err == nil {
-			inc.node.ApplyConfChange(&cc)
+			cs = inc.node.ApplyConfChange(&cc)
 		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if cs != nil {
+		n.confState = proto.CloneOf(cs)
+	}
 	n.appliedIndex = e.GetIndex()
 	data := e.GetData()
 	if e.GetType() != raftpb.EntryNormal || len(data) < proposalHeader {

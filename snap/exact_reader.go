@@ -7,6 +7,9 @@ import (
 )
 
 var (
+	// ErrNotSeekable is returned by a Message's ReadCloser when asked to
+	// seek a body that cannot.
+	ErrNotSeekable = errors.New("snap: body is not seekable")
 	// ErrExpectEOF is returned by a Message's ReadCloser when its body holds
 	// more bytes than the size given to NewMessage.
 	ErrExpectEOF = errors.New("snap: expected EOF")
@@ -43,6 +46,26 @@ func (e *exactReadCloser) Read(p []byte) (int, error) {
 		return n, ErrShortRead
 	}
 	return n, err
+}
+
+// Seek moves within the body when it is an io.Seeker (an *os.File, say),
+// else fails with ErrNotSeekable. Offsets count from where the body stood
+// when the Message was built, so a sender can rewind a DB it has partly
+// read with Seek(0, io.SeekStart) without knowing the file's position.
+// Only io.SeekStart is supported.
+func (e *exactReadCloser) Seek(offset int64, whence int) (int64, error) {
+	s, ok := e.rc.(io.Seeker)
+	if !ok {
+		return e.count, ErrNotSeekable
+	}
+	if whence != io.SeekStart || offset < 0 || offset > e.size {
+		return e.count, errors.New("snap: unsupported seek")
+	}
+	if _, err := s.Seek(offset-e.count, io.SeekCurrent); err != nil {
+		return e.count, err
+	}
+	e.count = offset
+	return offset, nil
 }
 
 // Close closes the underlying body.

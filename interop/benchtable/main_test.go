@@ -27,6 +27,8 @@ BenchmarkHeartbeatUnderLoad/impl=ours-2      	    5241	    323881 ns/op	    3295
 BenchmarkSnapshot/size=1GiB/impl=etcd-2      	       1	3140782121 ns/op	 300.00 MB/s	         0.35 peak-heap-MiB
 BenchmarkSnapshot/size=1GiB/impl=ours-2      	       1	1718664442 ns/op	 600.00 MB/s	         0.60 peak-heap-MiB
 BenchmarkSnapshot/size=1GiB/impl=rawtcp-2    	       1	2119199485 ns/op	 500.00 MB/s	         0.02 peak-heap-MiB
+BenchmarkSnapshotFlakyLink/size=256MiB/cuts=3/impl=etcd-2 	       1	10000000000 ns/op	  26.84 MB/s	         1.900 wire/DB	         4.000 attempts
+BenchmarkSnapshotFlakyLink/size=256MiB/cuts=3/impl=ours-2 	       1	5000000000 ns/op	  53.69 MB/s	         1.010 wire/DB	         4.000 attempts
 --- FAIL: BenchmarkSomething
 PASS
 `
@@ -53,6 +55,9 @@ func TestRender(t *testing.T) {
 		"| RaftCluster nodes=3 clients=64 size=64B CPU/commit ↓ | 50.0 µs (raft 20.0 µs, transports 15.0 µs) | 34.0 µs (raft 15.0 µs, transports 10.0 µs) | 0.68x | – |",
 		"| HeartbeatUnderLoad p99 RTT ↓ | 8.00 ms | 2.00 ms | 0.25x | – |",
 		"| Snapshot size=1GiB | 300 MB/s | 600 MB/s | 2.00x | 120% |",
+		"| SnapshotFlakyLink size=256MiB cuts=3 time to complete ↓ | 10.00 s | 5.00 s | 0.50x | – |",
+		"| SnapshotFlakyLink size=256MiB cuts=3 on the wire ↓ | 1.90 wire/DB | 1.01 wire/DB | 0.53x | – |",
+		"| SnapshotFlakyLink size=256MiB cuts=3 attempts ↓ | 4 attempts | 4 attempts | 1.00x | – |",
 		"| RawTCP size=64B | 20.00M msgs/s (1280 MB/s) |",
 		"| Snapshot size=1GiB (rawtcp) | 500 MB/s |",
 	} {

@@ -51,6 +51,11 @@ var familyMetrics = map[string][]metric{
 		{unit: "MB/s", raw: true},
 		{label: "peak heap growth", unit: "peak-heap-MiB", lower: true},
 	},
+	"SnapshotFlakyLink": {
+		{label: "time to complete", unit: "ns/op", lower: true},
+		{label: "on the wire", unit: "wire/DB", lower: true},
+		{label: "attempts", unit: "attempts", lower: true},
+	},
 	"IdlePeers": {
 		{label: "memory/peer", unit: "B/peer", lower: true},
 		{label: "goroutines/peer", unit: "goroutines/peer", lower: true},

@@ -244,7 +244,8 @@ func TestWrapListenerCloseAbortsHandshakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := e.server.WrapListener(inner)
+	raw := &signalListener{Listener: inner, accepted: make(chan struct{}, 1)}
+	ln, err := e.server.WrapListener(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +254,7 @@ func TestWrapListenerCloseAbortsHandshakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
+	<-raw.accepted // its handshake is now pending
 	accepted := make(chan error, 1)
 	go func() {
 		_, err := ln.Accept()
@@ -268,6 +270,20 @@ func TestWrapListenerCloseAbortsHandshakes(t *testing.T) {
 	if d := time.Since(start); d > DefaultHandshakeTimeout/2 {
 		t.Errorf("Close took %v with a silent client", d)
 	}
+}
+
+// signalListener signals on accepted each time Accept returns a conn.
+type signalListener struct {
+	net.Listener
+	accepted chan struct{}
+}
+
+func (l *signalListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return c, err
 }
 
 // TestFailureLogRateLimited drives the limiter directly: past the burst,

@@ -30,7 +30,9 @@ type Config struct {
 	// use: another certificate, a CRL file, no client-certificate auth.
 	// Returning the zero value serves the peer port over plain HTTP.
 	PeerTLS func(i int, def PeerTLS) PeerTLS
-	// Args are extra etcd flags given to every member.
+	// Args are extra etcd flags given to every member, after the ones
+	// Start sets (among them a 250 ms heartbeat and a 5 s election
+	// timeout, so a loaded machine does not cause elections).
 	Args []string
 	// StartTimeout bounds the wait for a healthy cluster; 0 means 30s.
 	StartTimeout time.Duration

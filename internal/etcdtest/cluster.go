@@ -62,15 +62,31 @@ func Start(t testing.TB, cfg Config) *Cluster {
 			c.PKI = NewPKI(t)
 		}
 	}
-	c.Members = c.plan(t, cfg)
 	t.Cleanup(func() { c.cleanup(t) })
-	for _, m := range c.Members {
-		m.start(t)
+	for attempt := 1; ; attempt++ {
+		c.Members = c.plan(t, cfg)
+		for _, m := range c.Members {
+			m.start(t)
+		}
+		err := c.awaitHealthy(t, c.Members)
+		if err == nil {
+			break
+		}
+		if !lostPortRace(err) || attempt == startAttempts {
+			t.Fatal(err)
+		}
+		t.Logf("%v; starting again on other ports", err)
+		for _, m := range c.Members {
+			m.stop()
+		}
 	}
-	c.waitHealthy(t, c.Members)
 	c.readIDs(t)
 	return c
 }
+
+// startAttempts is how many times Start plans a cluster on fresh ports
+// when a member finds one of its ports taken.
+const startAttempts = 3
 
 // plan fixes every member's name, ports, directories and command line.
 func (c *Cluster) plan(t testing.TB, cfg Config) []*Member {

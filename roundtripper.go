@@ -151,9 +151,11 @@ func wantsTLSConfig(info transport.TLSInfo) bool {
 // that stops reading or writing cannot hold a goroutine forever.
 //
 // A read deadline set explicitly (by http.Server's ReadHeaderTimeout and
-// IdleTimeout, or to abort a pending read) still applies: each read waits
-// until the earlier of it and the per-read timeout. Otherwise a peer that
-// trickles one byte per read timeout would never hit the header deadline.
+// IdleTimeout, by a handler, or to abort a pending read) replaces the
+// per-read timeout until the zero time clears it: reads then wait for it
+// alone. Re-arming the per-read timeout on every read instead would let a
+// peer that trickles one byte per read timeout push the header deadline
+// back forever.
 type deadlineConn struct {
 	net.Conn
 	readTimeout  time.Duration

@@ -32,8 +32,10 @@ moddir() {
 changed=()
 while read -r mod dir; do
 	[ -n "$mod" ] || continue
-	a=$(moddir "$mod" "$old")/$dir
-	b=$(moddir "$mod" "$new")/$dir
+	# A failed download must exit 2, not set -e's 1, which means "changed".
+	a=$(moddir "$mod" "$old") || { echo "cannot download $mod $old" >&2; exit 2; }
+	b=$(moddir "$mod" "$new") || { echo "cannot download $mod $new" >&2; exit 2; }
+	a=$a/$dir b=$b/$dir
 	[ -d "$a" ] && [ -d "$b" ] || { echo "missing: $a or $b" >&2; exit 2; }
 	if diff -rq "$a" "$b" >/dev/null; then
 		printf 'same     %s/v3 %s\n' "$mod" "$dir"

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rafthttp/rafthttp/internal/testpki"
 )
@@ -164,6 +166,38 @@ func TestCRLRotation(t *testing.T) {
 	}
 	if got := rejections(t, e.reg, reasonCRLUnavailable); got < 2 {
 		t.Errorf("unreadable CRL counted %v times, want at least 2", got)
+	}
+}
+
+// TestCRLFailureLoggedOnce: a file that cannot be used fails every
+// handshake but is logged once per cause, not once per handshake.
+func TestCRLFailureLoggedOnce(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	e := newCRLEnv(t, testpki.PEM)
+	e.server.Logger = zap.New(core)
+	e.client.CRLFile = "" // the server alone consults the file
+	serverCfg, clientCfg := e.configs(t)
+	failing := func() int { return logs.FilterMessageSnippet("cannot use CRL file").Len() }
+	for _, step := range []struct {
+		name   string
+		change func()
+		ok     bool
+		logged int // lines so far
+	}{
+		{"gone", func() { os.Remove(e.crlFile) }, false, 1},
+		{"still gone", func() {}, false, 1},
+		{"garbled", func() { os.WriteFile(e.crlFile, []byte("-----BEGIN NOTHING-----\n"), 0o600) }, false, 2},
+		{"still garbled", func() {}, false, 2},
+		{"restored", func() { e.ca.WriteCRL(t, e.crlFile, testpki.PEM) }, true, 2},
+		{"gone again", func() { os.Remove(e.crlFile) }, false, 3},
+	} {
+		step.change()
+		if res := handshake(t, serverCfg, clientCfg); res.ok() != step.ok {
+			t.Fatalf("%s: handshake ok = %v (server %v), want %v", step.name, res.ok(), res.serverErr, step.ok)
+		}
+		if got := failing(); got != step.logged {
+			t.Fatalf("%s: %d failure lines logged, want %d", step.name, got, step.logged)
+		}
 	}
 }
 

@@ -174,12 +174,13 @@ func (l *tlsListener) verifySAN(ctx context.Context, conn *tls.Conn) error {
 	return err
 }
 
-// fail reports a connection that will be closed.
+// fail reports a connection that will be closed: to the log first, so
+// that once HandshakeFailure has seen a failure its log line is written.
 func (l *tlsListener) fail(conn *tls.Conn, err error) {
+	l.failures.log(conn, err)
 	if l.onFailure != nil {
 		l.onFailure(conn, err)
 	}
-	l.failures.log(conn, err)
 }
 
 // peerLeaf returns the client's certificate, or nil.

@@ -26,6 +26,8 @@ type served struct {
 	logs     *observer.ObservedLogs
 	mu       sync.Mutex
 	failures []error // guarded by mu
+	// failed is signalled after each failure is recorded.
+	failed   chan struct{}
 	accepted chan *tls.Conn
 }
 
@@ -33,12 +35,17 @@ type served struct {
 func serve(t *testing.T, info TLSInfo) *served {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	s := &served{reg: prometheus.NewRegistry(), logs: logs, accepted: make(chan *tls.Conn, 64)}
+	s := &served{reg: prometheus.NewRegistry(), logs: logs, failed: make(chan struct{}, 1),
+		accepted: make(chan *tls.Conn, 64)}
 	info.Logger, info.Registerer = zap.New(core), s.reg
 	info.HandshakeFailure = func(c *tls.Conn, err error) {
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		s.failures = append(s.failures, err)
+		s.mu.Unlock()
+		select {
+		case s.failed <- struct{}{}:
+		default: // a signal is pending already
+		}
 	}
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -104,16 +111,23 @@ func (s *served) dialFrom(t *testing.T, from string, cfg *tls.Config) error {
 	return err
 }
 
-// waitFailures waits until n HandshakeFailure calls were seen.
+// waitFailures waits until n HandshakeFailure calls were seen, or 10 s
+// passed, and returns them. The listener logs a failure before it calls
+// HandshakeFailure, so the log lines of those returned are written.
 func (s *served) waitFailures(t *testing.T, n int) []error {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
 	for {
 		got := s.failuresSeen()
-		if len(got) >= n || time.Now().After(deadline) {
+		if len(got) >= n {
 			return got
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-s.failed:
+		case <-timeout.C:
+			return got
+		}
 	}
 }
 
@@ -230,7 +244,8 @@ func TestWrapListenerCloseAbortsHandshakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := e.server.WrapListener(inner)
+	raw := &signalListener{Listener: inner, accepted: make(chan struct{}, 1)}
+	ln, err := e.server.WrapListener(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +254,7 @@ func TestWrapListenerCloseAbortsHandshakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
+	<-raw.accepted // its handshake is now pending
 	accepted := make(chan error, 1)
 	go func() {
 		_, err := ln.Accept()
@@ -254,6 +270,20 @@ func TestWrapListenerCloseAbortsHandshakes(t *testing.T) {
 	if d := time.Since(start); d > DefaultHandshakeTimeout/2 {
 		t.Errorf("Close took %v with a silent client", d)
 	}
+}
+
+// signalListener signals on accepted each time Accept returns a conn.
+type signalListener struct {
+	net.Listener
+	accepted chan struct{}
+}
+
+func (l *signalListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return c, err
 }
 
 // TestFailureLogRateLimited drives the limiter directly: past the burst,

@@ -22,13 +22,11 @@ type hostResolver interface {
 }
 
 // checkClientSAN applies etcd's peer listener rule to a client certificate
-// arriving from remote:
-//   - a certificate with neither IP nor DNS SANs passes;
-//   - the source IP passes if it is one of the IP SANs;
-//   - otherwise, if there are DNS SANs, it passes if a reverse lookup of
-//     the source IP yields one of them (a "*.domain" SAN matches any name
-//     ending in ".domain"), or if a forward lookup of one of the plain DNS
-//     SANs yields the source IP.
+// arriving from remote. A certificate without IP or DNS SANs passes. One
+// with SANs passes if the source IP is among its IP SANs, or, when it has
+// DNS SANs, if the source IP and those names meet through DNS (see
+// dnsNameSet.reaches). The DNS step is skipped when an IP SAN matched, so a
+// certificate with a matching IP SAN never waits for a resolver.
 func checkClientSAN(ctx context.Context, r hostResolver, cert *x509.Certificate, remote net.Addr) error {
 	if len(cert.IPAddresses) == 0 && len(cert.DNSNames) == 0 {
 		return nil
@@ -37,64 +35,72 @@ func checkClientSAN(ctx context.Context, r hostResolver, cert *x509.Certificate,
 	if err != nil {
 		return fmt.Errorf("%w: source address %q: %v", ErrClientSANMismatch, remote, err)
 	}
-	if len(cert.IPAddresses) > 0 {
-		err := cert.VerifyHostname(host)
-		if err == nil {
-			return nil
-		}
-		if len(cert.DNSNames) == 0 {
-			return fmt.Errorf("%w: %v", ErrClientSANMismatch, err)
-		}
-	}
-	ok, lookupErr := dnsNamesMatch(ctx, r, host, cert.DNSNames)
-	if ok {
+	source := net.ParseIP(host)
+	if source != nil && slices.ContainsFunc(cert.IPAddresses, source.Equal) {
 		return nil
 	}
-	if lookupErr != nil {
-		return fmt.Errorf("%w: %s matches none of the DNS names %q (lookup: %v)", ErrClientSANMismatch, host, cert.DNSNames, lookupErr)
+	if len(cert.DNSNames) == 0 {
+		return fmt.Errorf("%w: %s is not among the IP SANs %v", ErrClientSANMismatch, host, cert.IPAddresses)
 	}
-	return fmt.Errorf("%w: %s matches none of the DNS names %q", ErrClientSANMismatch, host, cert.DNSNames)
+	ok, lookupErr := newDNSNameSet(cert.DNSNames).reaches(ctx, r, host, source)
+	switch {
+	case ok:
+		return nil
+	case lookupErr != nil:
+		return fmt.Errorf("%w: %s matches none of the DNS names %q (lookup: %v)", ErrClientSANMismatch, host, cert.DNSNames, lookupErr)
+	default:
+		return fmt.Errorf("%w: %s matches none of the DNS names %q", ErrClientSANMismatch, host, cert.DNSNames)
+	}
 }
 
-// dnsNamesMatch looks host (an IP address) up in both directions against
-// names. It returns the last lookup error when nothing matched.
-func dnsNamesMatch(ctx context.Context, r hostResolver, host string, names []string) (bool, error) {
-	var plain, suffixes []string
+// dnsNameSet is a certificate's DNS SANs, split into exact names and the
+// suffixes of its "*.domain" wildcards (".domain").
+type dnsNameSet struct {
+	exact, suffixes []string
+}
+
+func newDNSNameSet(names []string) dnsNameSet {
+	var s dnsNameSet
 	for _, n := range names {
-		if rest, ok := strings.CutPrefix(n, "*"); ok && strings.HasPrefix(rest, ".") {
-			suffixes = append(suffixes, rest)
+		if suffix, ok := strings.CutPrefix(n, "*"); ok && strings.HasPrefix(suffix, ".") {
+			s.suffixes = append(s.suffixes, suffix)
 		} else {
-			plain = append(plain, n)
+			s.exact = append(s.exact, n)
 		}
 	}
+	return s
+}
+
+// contains reports whether name, as a reverse lookup returns it, is in the
+// set: one of the exact names, or under one of the wildcard domains.
+func (s dnsNameSet) contains(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	return slices.Contains(s.exact, name) ||
+		slices.ContainsFunc(s.suffixes, func(suffix string) bool { return strings.HasSuffix(name, suffix) })
+}
+
+// reaches reports whether the source address host (ip, parsed) and the
+// set meet through DNS: a reverse lookup of host yields a name in the set,
+// or a forward lookup of one of the exact names yields ip. Wildcards are
+// never looked up forward. When nothing matched it returns the last
+// lookup error, for the log.
+func (s dnsNameSet) reaches(ctx context.Context, r hostResolver, host string, ip net.IP) (bool, error) {
 	reverse, lastErr := r.LookupAddr(ctx, host)
-	for _, name := range reverse {
-		name = strings.TrimSuffix(name, ".")
-		if slices.Contains(plain, name) || hasAnySuffix(name, suffixes) {
-			return true, nil
-		}
+	if slices.ContainsFunc(reverse, s.contains) {
+		return true, nil
 	}
-	ip := net.ParseIP(host)
-	for _, n := range plain {
+	if ip == nil {
+		return false, lastErr
+	}
+	for _, n := range s.exact {
 		addrs, err := r.LookupHost(ctx, n)
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		for _, a := range addrs {
-			if ip != nil && ip.Equal(net.ParseIP(a)) {
-				return true, nil
-			}
+		if slices.ContainsFunc(addrs, func(a string) bool { return ip.Equal(net.ParseIP(a)) }) {
+			return true, nil
 		}
 	}
 	return false, lastErr
-}
-
-func hasAnySuffix(name string, suffixes []string) bool {
-	for _, s := range suffixes {
-		if strings.HasSuffix(name, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -110,8 +110,9 @@ type TLSInfo struct {
 	AllowedHostnames []string
 
 	// Logger receives warnings about certificate, CA and CRL files that fail
-	// to load during a handshake, CRL reloads, and WrapListener's rejected
-	// connections. Nil discards them.
+	// to load during a handshake (a CRL file once per cause, not per
+	// handshake), CRL reloads, and WrapListener's rejected connections.
+	// Nil discards them.
 	Logger *zap.Logger
 
 	// EmptyCN makes ClientConfig refuse a client certificate whose common

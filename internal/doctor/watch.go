@@ -69,7 +69,7 @@ func (d *doctor) watchOnce(ctx context.Context, p *peer) WatchSample {
 		d.inspect(ctx, p)
 	}
 	if p.pc == nil || p.httpErr != "" {
-		s.Status, s.Note = StatusFail, "unreachable: "+p.rep.TCP.Error+p.httpErr
+		s.Status, s.Note = StatusFail, "unreachable: "+unreachableReason(p)
 		p.httpErr = ""
 		return s
 	}
@@ -83,6 +83,19 @@ func (d *doctor) watchOnce(ctx context.Context, p *peer) WatchSample {
 		s.Status, s.Note = StatusWarn, "rtt above "+d.cfg.MaxRTT.String()
 	}
 	return s
+}
+
+// unreachableReason says why inspect left p without a working client: the
+// connect, the TLS handshake or the first request failed.
+func unreachableReason(p *peer) string {
+	switch {
+	case p.rep.TCP.Error != "":
+		return p.rep.TCP.Error
+	case p.rep.TLS != nil && p.rep.TLS.HandshakeError != "":
+		return "TLS handshake: " + p.rep.TLS.HandshakeError
+	default:
+		return p.httpErr
+	}
 }
 
 func writeSample(w io.Writer, s WatchSample, asJSON bool) error {

@@ -71,6 +71,19 @@ func TestWatchUnreachable(t *testing.T) {
 	}
 }
 
+// TestWatchTLSFailure: a peer whose TLS handshake fails is reported with
+// the handshake's error, not an empty reason.
+func TestWatchTLSFailure(t *testing.T) {
+	plain := httptest.NewServer(probing.NewHandler())
+	defer plain.Close()
+	var out bytes.Buffer
+	peer := "https://" + strings.TrimPrefix(plain.URL, "http://")
+	worst, err := Watch(context.Background(), Config{Peers: []string{peer}, Timeout: 5 * time.Second}, WatchOptions{Rounds: 1}, &out)
+	if err != nil || worst != StatusFail || !strings.Contains(out.String(), "fail (unreachable: TLS handshake: ") {
+		t.Fatalf("worst %s (%v), output %q", worst, err, out.String())
+	}
+}
+
 func TestRunInputErrors(t *testing.T) {
 	for _, cfg := range []Config{
 		{},

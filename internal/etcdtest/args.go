@@ -1,9 +1,21 @@
 package etcdtest
 
+// Raft timing of the members, in milliseconds. etcd's defaults (100 ms
+// heartbeats, a 1 s election timeout) let a test machine too loaded to
+// schedule a member for a second start an election, and tests that check
+// nothing disturbed the cluster compare raft terms. Config.Args, which
+// come later on the command line, can set others.
+const (
+	heartbeatMS = "250"
+	electionMS  = "5000"
+)
+
 // memberArgs is m's etcd command line. Logs go to stderr as JSON lines
 // (--logger zap), so tests can match etcd's message texts.
 func (c *Cluster) memberArgs(m *Member, initialCluster, token string) []string {
 	args := []string{
+		"--heartbeat-interval", heartbeatMS,
+		"--election-timeout", electionMS,
 		"--name", m.Name,
 		"--data-dir", m.DataDir,
 		"--listen-peer-urls", m.PeerURL,

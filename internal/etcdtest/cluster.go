@@ -30,7 +30,9 @@ type Config struct {
 	// use: another certificate, a CRL file, no client-certificate auth.
 	// Returning the zero value serves the peer port over plain HTTP.
 	PeerTLS func(i int, def PeerTLS) PeerTLS
-	// Args are extra etcd flags given to every member.
+	// Args are extra etcd flags given to every member, after the ones
+	// Start sets (among them a 250 ms heartbeat and a 5 s election
+	// timeout, so a loaded machine does not cause elections).
 	Args []string
 	// StartTimeout bounds the wait for a healthy cluster; 0 means 30s.
 	StartTimeout time.Duration
@@ -60,15 +62,31 @@ func Start(t testing.TB, cfg Config) *Cluster {
 			c.PKI = NewPKI(t)
 		}
 	}
-	c.Members = c.plan(t, cfg)
 	t.Cleanup(func() { c.cleanup(t) })
-	for _, m := range c.Members {
-		m.start(t)
+	for attempt := 1; ; attempt++ {
+		c.Members = c.plan(t, cfg)
+		for _, m := range c.Members {
+			m.start(t)
+		}
+		err := c.awaitHealthy(t, c.Members)
+		if err == nil {
+			break
+		}
+		if !lostPortRace(err) || attempt == startAttempts {
+			t.Fatal(err)
+		}
+		t.Logf("%v; starting again on other ports", err)
+		for _, m := range c.Members {
+			m.stop()
+		}
 	}
-	c.waitHealthy(t, c.Members)
 	c.readIDs(t)
 	return c
 }
+
+// startAttempts is how many times Start plans a cluster on fresh ports
+// when a member finds one of its ports taken.
+const startAttempts = 3
 
 // plan fixes every member's name, ports, directories and command line.
 func (c *Cluster) plan(t testing.TB, cfg Config) []*Member {

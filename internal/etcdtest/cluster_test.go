@@ -145,3 +145,22 @@ func getErr(cfg *tls.Config, url string) (*http.Response, error) {
 	resp.Body.Close()
 	return resp, nil
 }
+
+// TestLostPortRace: only a member that exited on a taken port makes Start
+// try again.
+func TestLostPortRace(t *testing.T) {
+	taken := "listen tcp 127.0.0.1:42879: bind: address already in use"
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&startError{member: "m2", exited: true, tail: taken}, true},
+		{&startError{member: "m2", tail: taken}, false}, // still running: not healthy in time
+		{&startError{member: "m2", exited: true, tail: "member count is unequal"}, false},
+		{errors.New(taken), false},
+	} {
+		if got := lostPortRace(tc.err); got != tc.want {
+			t.Errorf("lostPortRace(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}

@@ -4,36 +4,69 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
 
-// waitHealthy polls /health on the client port of each member in ms until
-// all report healthy (which needs a leader), one exits, or the start
-// timeout passes; the last two fail the test with the member's log tail.
+// waitHealthy is awaitHealthy failing the test on error.
 func (c *Cluster) waitHealthy(t testing.TB, ms []*Member) {
+	t.Helper()
+	if err := c.awaitHealthy(t, ms); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startError is a member that exited, or was not healthy in time, during
+// a start; its message carries the member's log tail.
+type startError struct {
+	member string
+	exited bool
+	tail   string
+}
+
+func (e *startError) Error() string {
+	if e.exited {
+		return fmt.Sprintf("etcdtest: %s exited during start; log tail:\n%s", e.member, e.tail)
+	}
+	return fmt.Sprintf("etcdtest: %s not healthy in time; log tail:\n%s", e.member, e.tail)
+}
+
+// lostPortRace reports whether err is a member that exited because
+// another process took one of its ports between freePorts and its bind.
+func lostPortRace(err error) bool {
+	var se *startError
+	return errors.As(err, &se) && se.exited && strings.Contains(se.tail, "address already in use")
+}
+
+// awaitHealthy polls /health on the client port of each member in ms
+// until all report healthy (which needs a leader), one exits, or the start
+// timeout passes. An etcd process offers nothing to wait on but its port.
+func (c *Cluster) awaitHealthy(t testing.TB, ms []*Member) error {
 	t.Helper()
 	client := c.httpClient(t)
 	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(c.timeout)
 	for _, m := range ms {
 		for {
-			if exited, err := m.proc.exited(); exited {
-				t.Fatalf("etcdtest: %s exited during start (%v); log tail:\n%s", m.Name, err, m.logTail(20))
+			if exited, _ := m.proc.exited(); exited {
+				return &startError{member: m.Name, exited: true, tail: m.logTail(20)}
 			}
 			if healthy(client, m.ClientURL) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("etcdtest: %s not healthy after %v; log tail:\n%s", m.Name, c.timeout, m.logTail(20))
+				return &startError{member: m.Name, tail: m.logTail(20)}
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	return nil
 }
 
 // healthy reports whether the member behind clientURL answers /health

@@ -9,7 +9,7 @@ import (
 // freePorts returns n distinct loopback ports that were free a moment ago.
 // All n listeners are held until every port is known, so the kernel cannot
 // hand the same port out twice; another process may still take one before
-// etcd binds it, which start reports as a failed start.
+// etcd binds it, and Start then plans the cluster again on fresh ports.
 func freePorts(t testing.TB, n int) []string {
 	t.Helper()
 	ports := make([]string, 0, n)

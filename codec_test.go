@@ -524,10 +524,10 @@ func leastAllocsPerCall(f func()) (allocs float64, allocBytes uint64) {
 }
 
 // TestMsgAppV2DecodeSmallEntryLayouts checks what decoding one fast-path
-// MsgApp costs: a share of a chunk (slabChunkLen layouts per allocation) of the
-// smallest layout that holds its entry's bytes inline, or of the bare
-// layout and an exact copy of larger bytes (read through scratch when the
-// record does not fit the read buffer).
+// MsgApp costs: a share of a chunk (slabChunkLen or smallChunkLen layouts
+// per allocation) of the smallest layout that holds its entry's bytes
+// inline, or of the bare layout and an exact copy of larger bytes (read
+// through scratch when the record does not fit the read buffer).
 func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
 	tests := []struct {
 		size     int
@@ -535,7 +535,7 @@ func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
 		maxBytes uint64
 	}{
 		{size: 0, allocs: 1.0 / slabChunkLen, maxBytes: 7168 / slabChunkLen},
-		{size: 64, allocs: 1.0 / slabChunkLen, maxBytes: 8192 / slabChunkLen},
+		{size: 64, allocs: 1.0 / smallChunkLen, maxBytes: 9728 / smallChunkLen},
 		{size: 65, allocs: 1.0 / slabChunkLen, maxBytes: 10240 / slabChunkLen},
 		{size: 128, allocs: 1.0 / slabChunkLen, maxBytes: 10240 / slabChunkLen},
 		{size: 129, allocs: 1 + 1.0/slabChunkLen, maxBytes: 7168/slabChunkLen + 144},

@@ -105,7 +105,7 @@ func (l *oneEntryLayouts[B]) alloc(byteLen int, d *slabs) *B {
 		// No bytes to store (or large ones stored on their own).
 		one, d.bytes = l.bare.next(l.perChunk), []byte{}
 	case byteLen <= smallInlineBytes:
-		b := l.small.next(l.perChunk)
+		b := l.small.next(l.smallPerChunk())
 		one, d.bytes = &b.withOneEntry, b.inline[:0:byteLen]
 	case byteLen <= inlineBytes:
 		b := l.mid.next(l.perChunk)
@@ -126,9 +126,24 @@ func (l *oneEntryLayouts[B]) alloc(byteLen int, d *slabs) *B {
 // releases together.
 type slabChunk[T any] struct{ free []T }
 
-// slabChunkLen, the decoder's values per array, fills an 8 KiB size class
-// with the small MsgApp layout (440 bytes).
-const slabChunkLen = 18
+// The msgappv2 decoder's values per array: slabChunkLen of the bare
+// (376 bytes) and mid (504) MsgApp layouts, smallChunkLen of the small one
+// (440). Each array nearly fills a size class whose spans hold several
+// arrays (6784 bytes, 6 per span; 9472, 6; 9728, 5), so only every fifth
+// or sixth array takes a span from the heap. 18 small layouts would fill
+// the 8 KiB class, of one array per span: a span for every array.
+const (
+	slabChunkLen  = 18
+	smallChunkLen = 22
+)
+
+// smallPerChunk is how many small layouts an array holds.
+func (l *oneEntryLayouts[B]) smallPerChunk() int {
+	if l.perChunk > 1 {
+		return smallChunkLen
+	}
+	return l.perChunk
+}
 
 // next returns the next value, allocating an array of n when the last one
 // is used up.

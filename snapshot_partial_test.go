@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap"
@@ -157,24 +158,31 @@ func TestPartialStoreCleanup(t *testing.T) {
 // A busy partial of the same DB is waited for: the offer answers with
 // what the ended transfer left.
 func TestPartialStoreOfferWaitsForBusy(t *testing.T) {
-	ps, _ := stStore(t, Limits{})
-	key := stKey(1, 10, 1000)
-	ph, err := ps.claim(key, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ph.copyFrom(io.MultiReader(bytes.NewReader(stPatternBytes(300)), iotestErrReader{errFuzzCut}), 1000); !errors.Is(err, errFuzzCut) {
-		t.Fatal(err)
-	}
-	heldc := make(chan snapHeld, 1)
-	go func() { heldc <- ps.held(context.Background(), key, 5*time.Second) }()
-	time.Sleep(50 * time.Millisecond)
-	ph.suspend()
-	held := <-heldc
-	want := sha256.Sum256(stPatternBytes(300))
-	if held.offset != 300 || !bytes.Equal(held.prefix, want[:]) {
-		t.Errorf("held %d bytes with prefix %x, want 300 with %x", held.offset, held.prefix, want)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ps, _ := stStore(t, Limits{})
+		key := stKey(1, 10, 1000)
+		ph, err := ps.claim(key, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ph.copyFrom(io.MultiReader(bytes.NewReader(stPatternBytes(300)), iotestErrReader{errFuzzCut}), 1000); !errors.Is(err, errFuzzCut) {
+			t.Fatal(err)
+		}
+		heldc := make(chan snapHeld, 1)
+		go func() { heldc <- ps.held(context.Background(), key, 5*time.Second) }()
+		synctest.Wait() // held is now blocked on the busy partial
+		select {
+		case held := <-heldc:
+			t.Fatalf("the offer answered %+v while the transfer was still busy", held)
+		default:
+		}
+		ph.suspend()
+		held := <-heldc
+		want := sha256.Sum256(stPatternBytes(300))
+		if held.offset != 300 || !bytes.Equal(held.prefix, want[:]) {
+			t.Errorf("held %d bytes with prefix %x, want 300 with %x", held.offset, held.prefix, want)
+		}
+	})
 }
 
 // The handler path, step by step: a cut keeps bytes, an offer reports

@@ -63,6 +63,9 @@ type partialStore struct {
 	byFrom map[types.ID]*partial // guarded by mu
 	closed bool                  // guarded by mu
 	expiry *time.Timer           // guarded by mu; armed while partials are idle
+	// expiring counts expiry callbacks armed or running, so close can
+	// wait for one that already fired.
+	expiring sync.WaitGroup
 }
 
 func newPartialStore(s *snap.Snapshotter, lg *zap.Logger, l Limits) *partialStore {
@@ -149,18 +152,18 @@ func (ps *partialStore) dropUpTo(index uint64) {
 }
 
 // close removes every idle partial and makes busy ones go when released.
+// It returns once no expiry callback is running.
 func (ps *partialStore) close() {
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
 	ps.closed = true
-	if ps.expiry != nil {
-		ps.expiry.Stop()
-	}
+	ps.disarmLocked()
 	for _, p := range ps.byFrom {
 		if !p.busy {
 			ps.dropLocked(p)
 		}
 	}
+	ps.mu.Unlock()
+	ps.expiring.Wait()
 }
 
 // expire drops partials idle for longer than maxAge and re-arms the timer
@@ -189,11 +192,21 @@ func (ps *partialStore) expireLocked(now time.Time) {
 	if next < 0 {
 		return
 	}
-	if ps.expiry == nil {
-		ps.expiry = time.AfterFunc(next, ps.expire)
-	} else {
-		ps.expiry.Reset(next)
+	ps.disarmLocked()
+	ps.expiring.Add(1)
+	ps.expiry = time.AfterFunc(next, func() {
+		defer ps.expiring.Done()
+		ps.expire()
+	})
+}
+
+// disarmLocked stops the expiry timer. A callback that already fired
+// accounts for itself when it returns.
+func (ps *partialStore) disarmLocked() {
+	if ps.expiry != nil && ps.expiry.Stop() {
+		ps.expiring.Done()
 	}
+	ps.expiry = nil
 }
 
 // sumOfState is the SHA-256 of the bytes hashed into a saved state.

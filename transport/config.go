@@ -49,7 +49,7 @@ func (info TLSInfo) ServerConfig() (*tls.Config, error) {
 	cfg.NextProtos = []string{"h2"}
 	if clientAuth {
 		cfg.ClientAuth = tls.RequireAnyClientCert
-		v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile, chainCheck: true,
+		v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile, caFailures: info.caFailureLog(), chainCheck: true,
 			usage: x509.ExtKeyUsageClientAuth, allowed: allowed, crl: crl, metrics: metrics}
 		cfg.VerifyConnection = v.verifyConnection
 	}
@@ -112,7 +112,7 @@ func (info TLSInfo) clientConfig() (*tls.Config, *peerVerifier, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile, usage: x509.ExtKeyUsageServerAuth,
+	v := &peerVerifier{lg: info.logger(), caFile: info.TrustedCAFile, caFailures: info.caFailureLog(), usage: x509.ExtKeyUsageServerAuth,
 		serverName: info.ServerName, allowed: info.allowedMatcher(), crl: crl, metrics: metrics}
 	if info.TrustedCAFile != "" && !info.InsecureSkipVerify {
 		cfg.InsecureSkipVerify = true

@@ -85,13 +85,13 @@ type crlChecker struct {
 	mu      sync.Mutex
 	raw     []byte     // guarded by mu: the contents revoked was built from
 	revoked revokedSet // guarded by mu: nil until the first good read
-	// failing is the last failure logged, guarded by mu; empty once the
-	// file was consulted again.
-	failing string
+	// failures logs a file that cannot be consulted, once per cause.
+	failures *fileFailures
 }
 
 func newCRLChecker(path string, lg *zap.Logger) *crlChecker {
-	return &crlChecker{path: path, lg: lg}
+	return &crlChecker{path: path, lg: lg,
+		failures: newFileFailures(lg, "cannot use CRL file; refusing handshakes until it reads well", "crl-file", path)}
 }
 
 // check returns an error wrapping ErrCertificateRevoked if the CRL file
@@ -121,36 +121,23 @@ func (c *crlChecker) load() (revokedSet, error) {
 	defer c.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("transport: reading CRL file: %w", err)
-		c.failedLocked(err)
+		c.failures.failed(err)
 		return nil, err
 	}
 	if c.revoked != nil && bytes.Equal(data, c.raw) {
-		c.failing = ""
+		c.failures.worked()
 		return c.revoked, nil
 	}
 	lists, err := parseCRLs(data)
 	if err != nil {
 		err = fmt.Errorf("%w (%s)", err, c.path)
-		c.failedLocked(err)
+		c.failures.failed(err)
 		return nil, err
 	}
-	c.raw, c.revoked, c.failing = data, newRevokedSet(lists), ""
+	c.raw, c.revoked = data, newRevokedSet(lists)
+	c.failures.worked()
 	c.logLoaded(lists)
 	return c.revoked, nil
-}
-
-// failedLocked logs a failure to consult the file when it is new: peers
-// retry their dials several times a second, and every handshake reads the
-// file, so logging each one would flood the log with one cause. Each
-// refused handshake still reaches the listener's rate-limited log and the
-// crl-unavailable count.
-func (c *crlChecker) failedLocked(err error) {
-	if err.Error() == c.failing {
-		return
-	}
-	c.failing = err.Error()
-	c.lg.Warn("cannot use CRL file; refusing handshakes until it reads well",
-		zap.String("crl-file", c.path), zap.Error(err))
 }
 
 // logLoaded reports a newly read file; a list past its NextUpdate is

@@ -86,7 +86,7 @@ func TestRotation(t *testing.T) {
 	if logs.FilterMessage("failed to load server certificate").Len() == 0 {
 		t.Errorf("missing cert file was not logged; logs: %v", logs.All())
 	}
-	if logs.FilterMessage("failed to load trusted CA file").Len() == 0 {
+	if logs.FilterMessageSnippet("cannot use trusted CA file").Len() == 0 {
 		t.Errorf("bad CA file was not logged; logs: %v", logs.All())
 	}
 }
@@ -101,5 +101,43 @@ func TestClientCertLoadFailure(t *testing.T) {
 	res := handshake(t, serverCfg, clientCfg)
 	if res.ok() || !errors.Is(res.clientErr, os.ErrNotExist) {
 		t.Errorf("handshake with missing client key: server %v, client %v", res.serverErr, res.clientErr)
+	}
+}
+
+// TestCAFailureLoggedOnce: a trusted CA file that cannot be read fails
+// every handshake that needs it but is logged once per cause, and again
+// after it worked in between.
+func TestCAFailureLoggedOnce(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	e := newEnv(t)
+	e.build(t)
+	e.server.Logger = zap.New(core)
+	e.client.TrustedCAFile, e.client.InsecureSkipVerify = "", true // the server alone verifies
+	serverCfg, clientCfg := e.configs(t)
+	good, err := os.ReadFile(e.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := func() int { return logs.FilterMessageSnippet("cannot use trusted CA file").Len() }
+	for _, step := range []struct {
+		name   string
+		change func()
+		ok     bool
+		logged int // lines so far
+	}{
+		{"gone", func() { os.Remove(e.caFile) }, false, 1},
+		{"still gone", func() {}, false, 1},
+		{"still gone, third", func() {}, false, 1},
+		{"garbled", func() { os.WriteFile(e.caFile, []byte("no certificates here"), 0o600) }, false, 2},
+		{"restored", func() { os.WriteFile(e.caFile, good, 0o600) }, true, 2},
+		{"gone again", func() { os.Remove(e.caFile) }, false, 3},
+	} {
+		step.change()
+		if res := handshake(t, serverCfg, clientCfg); res.ok() != step.ok {
+			t.Fatalf("%s: handshake ok = %v (server %v), want %v", step.name, res.ok(), res.serverErr, step.ok)
+		}
+		if got := failing(); got != step.logged {
+			t.Fatalf("%s: %d failure lines logged, want %d", step.name, got, step.logged)
+		}
 	}
 }

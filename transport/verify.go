@@ -20,6 +20,8 @@ type peerVerifier struct {
 	// empty means the system roots.
 	caFile     string
 	chainCheck bool
+	// caFailures logs a caFile that cannot be read, once per cause.
+	caFailures *fileFailures
 	// usage is the extended key usage the peer's leaf must allow.
 	usage x509.ExtKeyUsage
 	// serverName is the fallback host name when the handshake carried none;
@@ -87,9 +89,10 @@ func (v *peerVerifier) verifyChain(cs tls.ConnectionState) error {
 	}
 	roots, err := loadRoots(v.caFile)
 	if err != nil {
-		v.lg.Warn("failed to load trusted CA file", zap.String("ca-file", v.caFile), zap.Error(err))
+		v.caFailures.failed(err)
 		return err
 	}
+	v.caFailures.worked()
 	opts.Roots = roots
 	for _, c := range cs.PeerCertificates[1:] {
 		opts.Intermediates.AddCert(c)
@@ -98,6 +101,13 @@ func (v *peerVerifier) verifyChain(cs tls.ConnectionState) error {
 		return fmt.Errorf("transport: verifying peer certificate: %w", err)
 	}
 	return nil
+}
+
+// caFailureLog is the once-per-cause log of a TrustedCAFile that cannot
+// be read when a handshake needs it.
+func (info TLSInfo) caFailureLog() *fileFailures {
+	return newFileFailures(info.logger(), "cannot use trusted CA file; refusing peer certificates until it reads well",
+		"ca-file", info.TrustedCAFile)
 }
 
 // allowedMatcher turns the Allowed* settings into a predicate on the peer's

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -177,25 +178,34 @@ func TestCRLFailureLoggedOnce(t *testing.T) {
 	e.server.Logger = zap.New(core)
 	e.client.CRLFile = "" // the server alone consults the file
 	serverCfg, clientCfg := e.configs(t)
-	failing := func() int { return logs.FilterMessageSnippet("cannot use CRL file").Len() }
-	for _, step := range []struct {
-		name   string
-		change func()
-		ok     bool
-		logged int // lines so far
-	}{
+	runFileSteps(t, serverCfg, clientCfg, func() int { return logs.FilterMessageSnippet("cannot use CRL file").Len() }, []fileStep{
 		{"gone", func() { os.Remove(e.crlFile) }, false, 1},
 		{"still gone", func() {}, false, 1},
 		{"garbled", func() { os.WriteFile(e.crlFile, []byte("-----BEGIN NOTHING-----\n"), 0o600) }, false, 2},
 		{"still garbled", func() {}, false, 2},
 		{"restored", func() { e.ca.WriteCRL(t, e.crlFile, testpki.PEM) }, true, 2},
 		{"gone again", func() { os.Remove(e.crlFile) }, false, 3},
-	} {
+	})
+}
+
+// fileStep changes a file the server consults on every handshake, then
+// expects a handshake's outcome and the failure lines logged so far.
+type fileStep struct {
+	name   string
+	change func()
+	ok     bool
+	logged int
+}
+
+// runFileSteps runs steps in order; logged counts the failure lines.
+func runFileSteps(t *testing.T, serverCfg, clientCfg *tls.Config, logged func() int, steps []fileStep) {
+	t.Helper()
+	for _, step := range steps {
 		step.change()
 		if res := handshake(t, serverCfg, clientCfg); res.ok() != step.ok {
 			t.Fatalf("%s: handshake ok = %v (server %v), want %v", step.name, res.ok(), res.serverErr, step.ok)
 		}
-		if got := failing(); got != step.logged {
+		if got := logged(); got != step.logged {
 			t.Fatalf("%s: %d failure lines logged, want %d", step.name, got, step.logged)
 		}
 	}

@@ -118,26 +118,12 @@ func TestCAFailureLoggedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	failing := func() int { return logs.FilterMessageSnippet("cannot use trusted CA file").Len() }
-	for _, step := range []struct {
-		name   string
-		change func()
-		ok     bool
-		logged int // lines so far
-	}{
+	runFileSteps(t, serverCfg, clientCfg, func() int { return logs.FilterMessageSnippet("cannot use trusted CA file").Len() }, []fileStep{
 		{"gone", func() { os.Remove(e.caFile) }, false, 1},
 		{"still gone", func() {}, false, 1},
 		{"still gone, third", func() {}, false, 1},
 		{"garbled", func() { os.WriteFile(e.caFile, []byte("no certificates here"), 0o600) }, false, 2},
 		{"restored", func() { os.WriteFile(e.caFile, good, 0o600) }, true, 2},
 		{"gone again", func() { os.Remove(e.caFile) }, false, 3},
-	} {
-		step.change()
-		if res := handshake(t, serverCfg, clientCfg); res.ok() != step.ok {
-			t.Fatalf("%s: handshake ok = %v (server %v), want %v", step.name, res.ok(), res.serverErr, step.ok)
-		}
-		if got := failing(); got != step.logged {
-			t.Fatalf("%s: %d failure lines logged, want %d", step.name, got, step.logged)
-		}
-	}
+	})
 }

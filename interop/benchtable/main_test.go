@@ -97,3 +97,18 @@ func TestMedian(t *testing.T) {
 		})
 	}
 }
+
+func TestTrimProcs(t *testing.T) {
+	for in, want := range map[string]string{
+		"BenchmarkRawTCP/size=64B-2":        "BenchmarkRawTCP/size=64B",
+		"BenchmarkRawTCP/size=64B-16":       "BenchmarkRawTCP/size=64B",
+		"BenchmarkIdlePeers/peers=100":      "BenchmarkIdlePeers/peers=100",
+		"BenchmarkX/name=a-b":               "BenchmarkX/name=a-b",
+		"BenchmarkX/trailing-":              "BenchmarkX/trailing-",
+		"BenchmarkX/impl=etcd-2 (renamed)-": "BenchmarkX/impl=etcd-2 (renamed)-",
+	} {
+		if got := trimProcs(in); got != want {
+			t.Errorf("trimProcs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,8 +38,14 @@ type resultSet struct {
 	cases map[caseKey]map[string]runs // case → impl ("" if none) → runs
 }
 
-// procSuffix is the -GOMAXPROCS suffix go test appends to names.
-var procSuffix = regexp.MustCompile(`-\d+$`)
+// trimProcs drops the -GOMAXPROCS suffix go test appends to names.
+func trimProcs(name string) string {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 || i == len(name)-1 || strings.Trim(name[i+1:], "0123456789") != "" {
+		return name
+	}
+	return name[:i]
+}
 
 // parse reads benchmark result lines and ignores everything else.
 func parse(r io.Reader) (*resultSet, error) {
@@ -62,7 +67,7 @@ func (s *resultSet) addLine(line string) {
 	if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
 		return
 	}
-	key, impl := splitName(procSuffix.ReplaceAllString(f[0], ""))
+	key, impl := splitName(trimProcs(f[0]))
 	byImpl, ok := s.cases[key]
 	if !ok {
 		byImpl = make(map[string]runs)

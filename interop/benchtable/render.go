@@ -23,7 +23,7 @@ type metric struct {
 type part struct{ name, unit string }
 
 // throughput is the main row of a streaming case.
-var throughput = metric{unit: "msgs/s", also: "MB/s", raw: true}
+func throughput() metric { return metric{unit: "msgs/s", also: "MB/s", raw: true} }
 
 // msgCPU is the process's CPU time per message, with the profiled shares
 // of the sending and the receiving member.
@@ -33,44 +33,45 @@ func msgCPU() metric {
 }
 
 // familyMetrics lists the rows of each paired benchmark family.
-var familyMetrics = map[string][]metric{
-	"MsgApp":      {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}, msgCPU()},
-	"MsgAppBatch": {throughput, {label: "allocs/msg", unit: "allocs/msg", lower: true}, msgCPU()},
-	"RaftCluster": {
-		{unit: "commits/s"},
-		{label: "p50 Propose→apply", unit: "p50-ns", lower: true},
-		{label: "p99 Propose→apply", unit: "p99-ns", lower: true},
-		{label: "CPU/commit", unit: "cpu-ns/op", lower: true,
-			parts: []part{{"raft", "raft-cpu-ns/op"}, {"transports", "transport-cpu-ns/op"}}},
-	},
-	"HeartbeatUnderLoad": {
-		{label: "p50 RTT", unit: "p50-ns", lower: true},
-		{label: "p99 RTT", unit: "p99-ns", lower: true},
-	},
-	"Snapshot": {
-		{unit: "MB/s", raw: true},
-		{label: "peak heap growth", unit: "peak-heap-MiB", lower: true},
-	},
-	"SnapshotFlakyLink": {
-		{label: "time to complete", unit: "ns/op", lower: true},
-		{label: "on the wire", unit: "wire/DB", lower: true},
-		{label: "attempts", unit: "attempts", lower: true},
-	},
-	"IdlePeers": {
-		{label: "memory/peer", unit: "B/peer", lower: true},
-		{label: "goroutines/peer", unit: "goroutines/peer", lower: true},
-	},
+func familyMetrics() map[string][]metric {
+	return map[string][]metric{
+		"MsgApp":      {throughput(), {label: "allocs/msg", unit: "allocs/msg", lower: true}, msgCPU()},
+		"MsgAppBatch": {throughput(), {label: "allocs/msg", unit: "allocs/msg", lower: true}, msgCPU()},
+		"RaftCluster": {
+			{unit: "commits/s"},
+			{label: "p50 Propose→apply", unit: "p50-ns", lower: true},
+			{label: "p99 Propose→apply", unit: "p99-ns", lower: true},
+			{label: "CPU/commit", unit: "cpu-ns/op", lower: true,
+				parts: []part{{"raft", "raft-cpu-ns/op"}, {"transports", "transport-cpu-ns/op"}}},
+		},
+		"HeartbeatUnderLoad": {
+			{label: "p50 RTT", unit: "p50-ns", lower: true},
+			{label: "p99 RTT", unit: "p99-ns", lower: true},
+		},
+		"Snapshot": {
+			{unit: "MB/s", raw: true},
+			{label: "peak heap growth", unit: "peak-heap-MiB", lower: true},
+		},
+		"SnapshotFlakyLink": {
+			{label: "time to complete", unit: "ns/op", lower: true},
+			{label: "on the wire", unit: "wire/DB", lower: true},
+			{label: "attempts", unit: "attempts", lower: true},
+		},
+		"IdlePeers": {
+			{label: "memory/peer", unit: "B/peer", lower: true},
+			{label: "goroutines/peer", unit: "goroutines/peer", lower: true},
+		},
+	}
 }
 
 // baselineMetrics lists what the one-implementation table shows.
-var baselineMetrics = map[string][]metric{
-	"RawTCP":      {throughput},
-	"MsgAppBuild": {{unit: "allocs/op", also: "B/op"}},
-	"Snapshot":    {{unit: "MB/s"}, {label: "peak heap growth", unit: "peak-heap-MiB"}},
+func baselineMetrics() map[string][]metric {
+	return map[string][]metric{
+		"RawTCP":      {throughput()},
+		"MsgAppBuild": {{unit: "allocs/op", also: "B/op"}},
+		"Snapshot":    {{unit: "MB/s"}, {label: "peak heap growth", unit: "peak-heap-MiB"}},
+	}
 }
-
-// defaultMetrics is used for families the tool does not know.
-var defaultMetrics = []metric{{unit: "ns/op", lower: true}}
 
 // render writes the comparison table, then the baselines.
 func render(w io.Writer, s *resultSet) {
@@ -84,7 +85,7 @@ func render(w io.Writer, s *resultSet) {
 		if byImpl[implEtcd] == nil && byImpl[implOurs] == nil {
 			continue
 		}
-		for _, m := range metricsFor(familyMetrics, k.family) {
+		for _, m := range metricsFor(familyMetrics(), k.family) {
 			renderPairRow(w, s, k, m)
 		}
 	}
@@ -92,7 +93,7 @@ func render(w io.Writer, s *resultSet) {
 	for _, k := range s.order {
 		for _, impl := range baselineImpls(s.cases[k]) {
 			rs := s.cases[k][impl]
-			for _, m := range metricsFor(baselineMetrics, k.family) {
+			for _, m := range metricsFor(baselineMetrics(), k.family) {
 				if len(rs[m.unit]) == 0 {
 					continue
 				}
@@ -189,11 +190,13 @@ func baselineImpls(byImpl map[string]runs) []string {
 	return out
 }
 
+// metricsFor is family's rows in table; a family the tool does not know
+// gets its time per op.
 func metricsFor(table map[string][]metric, family string) []metric {
 	if ms, ok := table[family]; ok {
 		return ms
 	}
-	return defaultMetrics
+	return []metric{{unit: "ns/op", lower: true}}
 }
 
 func withLabel(name string, m metric) string {

@@ -328,7 +328,8 @@ func (n *raftNode) current() *incarnation {
 	return n.inc
 }
 
-var discardRaftLogger = &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)}
+// discardRaftLogger keeps raft's own log lines out of the test output.
+func discardRaftLogger() raft.Logger { return &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)} }
 
 // start boots a node with boot (raft.StartNode or raft.RestartNode) on the
 // node's storage and starts its loop. The state machine starts empty; a
@@ -337,7 +338,7 @@ func (n *raftNode) start(boot func(*raft.Config) raft.Node) {
 	cfg := &raft.Config{
 		ID: uint64(n.id), ElectionTick: electionTick, HeartbeatTick: heartbeatTick,
 		Storage: n.storage, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
-		PreVote: true, CheckQuorum: true, Logger: discardRaftLogger,
+		PreVote: true, CheckQuorum: true, Logger: discardRaftLogger(),
 	}
 	hs, _, _ := n.storage.InitialState()
 	inc := &incarnation{node: boot(cfg), stopc: make(chan struct{}), done: make(chan struct{}),

@@ -133,7 +133,7 @@ func (s *stateMachine) encodedState() []byte {
 	for _, k := range slices.Sorted(maps.Keys(s.kv)) {
 		b = appendString(appendString(b, []byte(k)), s.kv[k])
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable()))
 }
 
 // appendString appends v's length as a varint, then v.
@@ -147,7 +147,7 @@ var errBadSnapshot = errors.New("kv: malformed snapshot")
 // decodeState reads a state written by encode, checking its CRC.
 func decodeState(r io.Reader) (*stateMachine, error) {
 	br := bufio.NewReader(r)
-	d := &decoder{r: &hashReader{r: br, h: crc32.New(crcTable)}}
+	d := &decoder{r: &hashReader{r: br, h: crc32.New(crcTable())}}
 	s := newStateMachine()
 	if magic := d.raw(len(stateMagic)); d.err == nil && string(magic) != stateMagic {
 		return nil, fmt.Errorf("%w: bad magic %q", errBadSnapshot, magic)

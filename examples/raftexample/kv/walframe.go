@@ -45,7 +45,8 @@ const (
 	itemEntry     byte = 3
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// crcTable is the Castagnoli table (crc32 builds it once and shares it).
+func crcTable() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 
 // errBadFrame marks a frame that is incomplete or fails its CRC: a torn
 // write if nothing valid follows it.
@@ -99,7 +100,7 @@ func sealFrame(buf []byte, start int) []byte {
 	}
 	payload := buf[start+frameHeaderBytes:]
 	binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
+	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable()))
 	return buf
 }
 
@@ -132,7 +133,7 @@ func (fr *frameReader) next() (payload []byte, sane bool, err error) {
 	if err != nil {
 		return nil, false, errBadFrame
 	}
-	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(hdr[4:]) {
+	if crc32.Checksum(payload, crcTable()) != binary.LittleEndian.Uint32(hdr[4:]) {
 		return nil, true, errBadFrame
 	}
 	return payload, true, nil

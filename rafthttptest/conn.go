@@ -9,11 +9,19 @@ import (
 	"time"
 )
 
-// readChunk is the most one read from the real connection returns.
-const readChunk = 32 << 10
+const (
+	// readChunk is the most one read from the real connection returns.
+	readChunk = 32 << 10
+	// chunkBacklog is how many chunks the pump queues ahead of Read. Bytes
+	// that wait to cross a link with a bandwidth wait here, so it holds
+	// twice the most pieces of one connection a full queue has
+	// (maxQueue/readChunk), with as many again for bytes that have crossed.
+	chunkBacklog = 2 * maxQueue / readChunk
+)
 
 // chunk is data (or the final error) read from the real connection, with
-// the time it arrived.
+// the time it arrived: when it was read, or on a link with a bandwidth
+// when its last byte left the link's queue.
 type chunk struct {
 	data []byte
 	err  error
@@ -22,7 +30,7 @@ type chunk struct {
 
 // faultConn applies one direction's faults to what the application reads
 // from a real connection: a pump goroutine reads the socket, holds
-// blocked or stalled traffic back, waits for bandwidth, applies the byte
+// blocked or stalled traffic back, queues for the link, applies the byte
 // triggers (flip, cut) and hands chunks over; Read waits out a stall and
 // releases each chunk only after the link's latency. Writes go straight to
 // the socket: the peer's faultConn applies that direction's faults.
@@ -62,7 +70,7 @@ func newFaultConn(c net.Conn, faults *faultTable, resolve func() (link, bool), o
 	ctx, cancel := context.WithCancel(context.Background())
 	fc := &faultConn{
 		Conn: c, faults: faults, resolve: resolve, onClose: onClose,
-		chunks: make(chan chunk, 64), ctx: ctx, cancel: cancel,
+		chunks: make(chan chunk, chunkBacklog), ctx: ctx, cancel: cancel,
 		deadlineSet: make(chan struct{}, 1),
 	}
 	return fc

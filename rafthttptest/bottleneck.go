@@ -104,3 +104,18 @@ func (b *bottleneck) pieceFor(depth int) int {
 func (b *bottleneck) duration(n int) time.Duration {
 	return time.Duration(float64(n) / b.rate * float64(time.Second))
 }
+
+// Bottleneck is a slow link with its FIFO queue that several Proxy
+// directions can share, for flows that cross one real link but reach
+// different servers: a leader's POSTs to a follower and its answers to the
+// follower's stream requests, say, through a Proxy in front of each. (A
+// Cluster's connections from one member to another share their link's
+// queue already.) It behaves as described at Cluster.SetBandwidth.
+type Bottleneck struct{ b *bottleneck }
+
+// NewBottleneck returns an empty queue of queueBytes (at most 4 MiB; 0:
+// 100 ms of the rate) in front of a link of bytesPerSec. With
+// bytesPerSec <= 0 it is no limit at all.
+func NewBottleneck(bytesPerSec, queueBytes int) *Bottleneck {
+	return &Bottleneck{b: newBottleneck(bytesPerSec, max(queueBytes, 0))}
+}

@@ -175,3 +175,31 @@ func TestBottleneckSchedule(t *testing.T) {
 		t.Error("bandwidth 0 made a bottleneck")
 	}
 }
+
+// Directions of two Proxies given one Bottleneck share its queue: bytes a
+// server sends its client wait behind what another client sent its server.
+func TestBottleneckSharedByProxies(t *testing.T) {
+	pa, clientA, serverA := proxiedPair(t)
+	pb, clientB, serverB := proxiedPair(t)
+	b := NewBottleneck(testRate, testQueue)
+	pa.ToServer().SetBottleneck(b)
+	pb.ToClient().SetBottleneck(b)
+	big := sendPattern(t, clientA, 2<<20, 24)
+	var got atomic.Int64
+	done := make(chan bool, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { drain(serverA, big, &got, done) })
+	t.Cleanup(wg.Wait)
+	time.Sleep(100 * time.Millisecond)
+	waited := timedWrite(t, serverB, clientB, []byte("heartbeat"))
+	t.Logf("a server's answer waited %v behind another proxy's full queue (%v to drain)", waited, queueTime)
+	if waited < queueTime*3/4 {
+		t.Errorf("bytes through a shared bottleneck arrived after %v, want at least %v", waited, queueTime*3/4)
+	}
+	if !<-done {
+		t.Error("the big write arrived incomplete or out of order")
+	}
+	if took := timedWrite(t, clientB, serverB, []byte("other way")); took > queueTime/2 {
+		t.Errorf("the direction without the bottleneck took %v", took)
+	}
+}

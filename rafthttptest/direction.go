@@ -37,6 +37,13 @@ func (d *Direction) SetBandwidth(bytesPerSec int) { d.faults.setBandwidth(d.l, b
 // default, 100 ms of the bandwidth). See Cluster.SetQueue.
 func (d *Direction) SetQueue(bytes int) { d.faults.setQueue(d.l, bytes) }
 
+// SetBottleneck sends this direction's bytes through b, whose queue every
+// direction given b shares, in place of its own bandwidth, until the next
+// SetBandwidth or Heal. SetQueue does not resize b.
+func (d *Direction) SetBottleneck(b *Bottleneck) {
+	d.faults.update(d.l, func(f *linkFaults) { f.wire, f.shared = b.b, true })
+}
+
 // SetLatency delays every byte in this direction by dur.
 func (d *Direction) SetLatency(dur time.Duration) {
 	d.faults.update(d.l, func(f *linkFaults) { f.latency = dur })

@@ -29,6 +29,9 @@ type linkFaults struct {
 	// queue is the depth SetQueue chose, kept for the next bandwidth; 0
 	// for the default.
 	queue int
+	// shared is set when wire is a Bottleneck other directions may use,
+	// which SetQueue leaves alone.
+	shared bool
 	// dropRate is the fraction of messages from→to the receiver's Raft
 	// never sees.
 	dropRate float64
@@ -125,14 +128,14 @@ func (t *faultTable) notifyLocked() {
 // setBandwidth gives l a link of bytesPerSec with an empty queue (none
 // for 0); see Cluster.SetBandwidth.
 func (t *faultTable) setBandwidth(l link, bytesPerSec int) {
-	t.update(l, func(f *linkFaults) { f.wire = newBottleneck(bytesPerSec, f.queue) })
+	t.update(l, func(f *linkFaults) { f.wire, f.shared = newBottleneck(bytesPerSec, f.queue), false })
 }
 
 // setQueue sizes l's queue; see Cluster.SetQueue.
 func (t *faultTable) setQueue(l link, bytes int) {
 	t.update(l, func(f *linkFaults) {
 		f.queue = max(bytes, 0)
-		if f.wire != nil {
+		if f.wire != nil && !f.shared {
 			f.wire.setDepth(f.queue)
 		}
 	})

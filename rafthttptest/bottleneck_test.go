@@ -203,3 +203,29 @@ func TestBottleneckSharedByProxies(t *testing.T) {
 		t.Errorf("the direction without the bottleneck took %v", took)
 	}
 }
+
+// A read deadline that passes while bytes cross the link does not make
+// them arrive early: the next Read waits for their time again.
+func TestDeadlineDoesNotHurryBytes(t *testing.T) {
+	_, _, wa, wb, ra, rb := queuedLink(t)
+	sendPattern(t, wa, 2<<20, 25)
+	var got atomic.Int64
+	done := make(chan bool, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { drain(ra, pattern(2<<20, 25), &got, done) })
+	t.Cleanup(wg.Wait)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if _, err := wb.Write([]byte("hb")); err != nil {
+		t.Fatal(err)
+	}
+	_ = rb.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if n, err := rb.Read(make([]byte, 2)); err == nil {
+		t.Fatalf("read %d bytes before the deadline, with a full queue ahead of them", n)
+	}
+	readN(t, rb, 2)
+	if took := time.Since(start); took < queueTime*3/4 {
+		t.Errorf("bytes behind a full queue arrived after %v once a deadline had passed, want at least %v", took, queueTime*3/4)
+	}
+	<-done
+}

@@ -58,8 +58,11 @@ type faultConn struct {
 	carried       int64
 	cutAt, flipAt triggerCursor
 
-	mu           sync.Mutex
-	pending      []byte
+	mu      sync.Mutex
+	pending []byte
+	// early is a chunk whose time had not come when a read deadline ended
+	// the wait for it; the next Read waits for it again.
+	early        *chunk
 	readErr      error
 	readDeadline time.Time
 	deadlineSet  chan struct{}
@@ -126,18 +129,12 @@ func (c *faultConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// next waits for the next chunk and then for its latency to pass.
+// next waits for the next chunk and then for its time (arrival plus
+// latency) to come.
 func (c *faultConn) next() (chunk, error) {
-	var ch chunk
-	for {
-		var err error
-		var got bool
-		if ch, got, err = c.wait(c.chunks, -1, nil); err != nil {
-			return chunk{}, err
-		}
-		if got {
-			break
-		}
+	ch, err := c.take()
+	if err != nil {
+		return chunk{}, err
 	}
 	for {
 		remaining := time.Until(ch.at.Add(c.latency()))
@@ -145,8 +142,26 @@ func (c *faultConn) next() (chunk, error) {
 			return ch, nil
 		}
 		if _, _, err := c.wait(nil, remaining, nil); err != nil {
-			c.requeue(ch)
+			c.keepEarly(ch)
 			return chunk{}, err
+		}
+	}
+}
+
+// take returns the chunk a deadline interrupted, or else the next one the
+// pump queues.
+func (c *faultConn) take() (chunk, error) {
+	c.mu.Lock()
+	early := c.early
+	c.early = nil
+	c.mu.Unlock()
+	if early != nil {
+		return *early, nil
+	}
+	for {
+		ch, got, err := c.wait(c.chunks, -1, nil)
+		if err != nil || got {
+			return ch, err
 		}
 	}
 }
@@ -198,14 +213,11 @@ func (c *faultConn) wait(from <-chan chunk, d time.Duration, wake <-chan struct{
 	}
 }
 
-// requeue keeps a chunk whose latency had not passed when the deadline
-// fired, so no byte is lost.
-func (c *faultConn) requeue(ch chunk) {
+// keepEarly keeps a chunk whose time had not come when the deadline
+// fired, so no byte is lost and none arrives before its time.
+func (c *faultConn) keepEarly(ch chunk) {
 	c.mu.Lock()
-	c.pending = append(ch.data, c.pending...)
-	if ch.err != nil {
-		c.readErr = ch.err
-	}
+	c.early = &ch
 	c.mu.Unlock()
 }
 

@@ -13,9 +13,10 @@ const (
 	// readChunk is the most one read from the real connection returns.
 	readChunk = 32 << 10
 	// chunkBacklog is how many chunks the pump queues ahead of Read. Bytes
-	// that wait to cross a link with a bandwidth wait here, so it holds
-	// twice the most pieces of one connection a full queue has
-	// (maxQueue/readChunk), with as many again for bytes that have crossed.
+	// still crossing a link with a bandwidth wait here too: a connection
+	// with full reads has at most maxQueue/readChunk pieces in a full
+	// queue (see pieceFor), and the backlog holds as many again of bytes
+	// that have crossed.
 	chunkBacklog = 2 * maxQueue / readChunk
 )
 

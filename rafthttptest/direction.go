@@ -39,9 +39,14 @@ func (d *Direction) SetQueue(bytes int) { d.faults.setQueue(d.l, bytes) }
 
 // SetBottleneck sends this direction's bytes through b, whose queue every
 // direction given b shares, in place of its own bandwidth, until the next
-// SetBandwidth or Heal. SetQueue does not resize b.
+// SetBandwidth or Heal. SetQueue does not resize b. A nil b removes the
+// direction's limit.
 func (d *Direction) SetBottleneck(b *Bottleneck) {
-	d.faults.update(d.l, func(f *linkFaults) { f.wire, f.shared = b.b, true })
+	var wire *bottleneck
+	if b != nil {
+		wire = b.b
+	}
+	d.faults.update(d.l, func(f *linkFaults) { f.wire, f.shared = wire, true })
 }
 
 // SetLatency delays every byte in this direction by dur.

@@ -76,11 +76,15 @@ func receivedBytes(tr *rafthttp.Transport) int64 {
 }
 
 // Heartbeat round trips on the peer pair that carries a 1 GiB snapshot,
-// over a link of 25 MB/s from the sender: with the Transport's send cap
-// at 20 MB/s (Limits.SnapshotSendBytesPerSecond), the p99 stays within
-// twice its idle value (plus 10 ms for the scheduling noise of a loaded
-// 2-core machine); without the cap the snapshot may fill the link, and
-// the figure is only logged.
+// over a link of 25 MB/s from the sender behind a FIFO queue of
+// heartbeatQueue that the snapshot and the heartbeats share, as on a real
+// congested link: with the Transport's send cap at 20 MB/s
+// (Limits.SnapshotSendBytesPerSecond) the snapshot leaves the queue
+// nearly empty (a burst of the cap, at most 256 KiB, drains in 10 ms), and
+// the p99 stays within twice its idle value (plus 10 ms for the
+// scheduling noise of a loaded 2-core machine); without the cap the
+// snapshot keeps the queue full, heartbeats wait for it to drain
+// (heartbeatQueue / 25 MB/s, about 84 ms), and the figure is only logged.
 func TestLongHeartbeatsDuringSnapshot(t *testing.T) {
 	path, _ := pubWriteDB(t, t.TempDir(), longSize)
 	capped := func(tr *rafthttp.Transport) { tr.Limits.SnapshotSendBytesPerSecond = 20e6 }
@@ -95,6 +99,13 @@ func TestLongHeartbeatsDuringSnapshot(t *testing.T) {
 		idle, busy, float64(busy)/float64(idle))
 }
 
+// heartbeatQueue is the depth of the queue in front of the 25 MB/s link
+// in TestLongHeartbeatsDuringSnapshot: about what a Linux NIC's default
+// transmit queue (1000 packets of 1500 bytes) holds, with a little switch
+// buffer on top. Congested paths often queue more, which would only make
+// the uncapped figure worse.
+const heartbeatQueue = 2 << 20
+
 // heartbeatsDuringSnapshot measures the heartbeat round-trip p99 from 1 to
 // 2 and back, idle and while 1 sends the DB at path to 2.
 func heartbeatsDuringSnapshot(t *testing.T, path string, configure func(*rafthttp.Transport)) (idle, busy time.Duration) {
@@ -104,6 +115,7 @@ func heartbeatsDuringSnapshot(t *testing.T, path string, configure func(*rafthtt
 		r.c.Store(p.c)
 	}
 	p.c.SetBandwidth(1, 2, 25e6)
+	p.c.SetQueue(1, 2, heartbeatQueue)
 	r := rafts[1]
 	var rtts []time.Duration
 	for range 300 {

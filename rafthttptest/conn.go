@@ -9,11 +9,20 @@ import (
 	"time"
 )
 
-// readChunk is the most one read from the real connection returns.
-const readChunk = 32 << 10
+const (
+	// readChunk is the most one read from the real connection returns.
+	readChunk = 32 << 10
+	// chunkBacklog is how many chunks the pump queues ahead of Read. Bytes
+	// still crossing a link with a bandwidth wait here too: a connection
+	// with full reads has at most maxQueue/readChunk pieces in a full
+	// queue (see pieceFor), and the backlog holds as many again of bytes
+	// that have crossed.
+	chunkBacklog = 2 * maxQueue / readChunk
+)
 
 // chunk is data (or the final error) read from the real connection, with
-// the time it arrived.
+// the time it arrived: when it was read, or on a link with a bandwidth
+// when its last byte left the link's queue.
 type chunk struct {
 	data []byte
 	err  error
@@ -22,7 +31,7 @@ type chunk struct {
 
 // faultConn applies one direction's faults to what the application reads
 // from a real connection: a pump goroutine reads the socket, holds
-// blocked or stalled traffic back, waits for bandwidth, applies the byte
+// blocked or stalled traffic back, queues for the link, applies the byte
 // triggers (flip, cut) and hands chunks over; Read waits out a stall and
 // releases each chunk only after the link's latency. Writes go straight to
 // the socket: the peer's faultConn applies that direction's faults.
@@ -50,8 +59,11 @@ type faultConn struct {
 	carried       int64
 	cutAt, flipAt triggerCursor
 
-	mu           sync.Mutex
-	pending      []byte
+	mu      sync.Mutex
+	pending []byte
+	// early is a chunk whose time had not come when a read deadline ended
+	// the wait for it; the next Read waits for it again.
+	early        *chunk
 	readErr      error
 	readDeadline time.Time
 	deadlineSet  chan struct{}
@@ -62,7 +74,7 @@ func newFaultConn(c net.Conn, faults *faultTable, resolve func() (link, bool), o
 	ctx, cancel := context.WithCancel(context.Background())
 	fc := &faultConn{
 		Conn: c, faults: faults, resolve: resolve, onClose: onClose,
-		chunks: make(chan chunk, 64), ctx: ctx, cancel: cancel,
+		chunks: make(chan chunk, chunkBacklog), ctx: ctx, cancel: cancel,
 		deadlineSet: make(chan struct{}, 1),
 	}
 	return fc
@@ -118,18 +130,12 @@ func (c *faultConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// next waits for the next chunk and then for its latency to pass.
+// next waits for the next chunk and then for its time (arrival plus
+// latency) to come.
 func (c *faultConn) next() (chunk, error) {
-	var ch chunk
-	for {
-		var err error
-		var got bool
-		if ch, got, err = c.wait(c.chunks, -1, nil); err != nil {
-			return chunk{}, err
-		}
-		if got {
-			break
-		}
+	ch, err := c.take()
+	if err != nil {
+		return chunk{}, err
 	}
 	for {
 		remaining := time.Until(ch.at.Add(c.latency()))
@@ -137,8 +143,26 @@ func (c *faultConn) next() (chunk, error) {
 			return ch, nil
 		}
 		if _, _, err := c.wait(nil, remaining, nil); err != nil {
-			c.requeue(ch)
+			c.keepEarly(ch)
 			return chunk{}, err
+		}
+	}
+}
+
+// take returns the chunk a deadline interrupted, or else the next one the
+// pump queues.
+func (c *faultConn) take() (chunk, error) {
+	c.mu.Lock()
+	early := c.early
+	c.early = nil
+	c.mu.Unlock()
+	if early != nil {
+		return *early, nil
+	}
+	for {
+		ch, got, err := c.wait(c.chunks, -1, nil)
+		if err != nil || got {
+			return ch, err
 		}
 	}
 }
@@ -190,14 +214,11 @@ func (c *faultConn) wait(from <-chan chunk, d time.Duration, wake <-chan struct{
 	}
 }
 
-// requeue keeps a chunk whose latency had not passed when the deadline
-// fired, so no byte is lost.
-func (c *faultConn) requeue(ch chunk) {
+// keepEarly keeps a chunk whose time had not come when the deadline
+// fired, so no byte is lost and none arrives before its time.
+func (c *faultConn) keepEarly(ch chunk) {
 	c.mu.Lock()
-	c.pending = append(ch.data, c.pending...)
-	if ch.err != nil {
-		c.readErr = ch.err
-	}
+	c.early = &ch
 	c.mu.Unlock()
 }
 

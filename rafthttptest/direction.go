@@ -28,9 +28,25 @@ func (d *Direction) FlipByte(offset int64) <-chan struct{} { return d.faults.fli
 // then lets them flow on in order; see Cluster.Stall.
 func (d *Direction) Stall(dur time.Duration) { d.faults.stall(d.l, dur) }
 
-// SetBandwidth caps this direction at bytesPerSec; 0 removes the cap.
-func (d *Direction) SetBandwidth(bytesPerSec int) {
-	d.faults.update(d.l, func(f *linkFaults) { f.limiter = newLimiter(bytesPerSec) })
+// SetBandwidth makes this direction a link of bytesPerSec behind one FIFO
+// queue shared by every connection through the Proxy; 0 removes the
+// limit. See Cluster.SetBandwidth.
+func (d *Direction) SetBandwidth(bytesPerSec int) { d.faults.setBandwidth(d.l, bytesPerSec) }
+
+// SetQueue sizes this direction's queue in bytes (at most 4 MiB; 0: the
+// default, 100 ms of the bandwidth). See Cluster.SetQueue.
+func (d *Direction) SetQueue(bytes int) { d.faults.setQueue(d.l, bytes) }
+
+// SetBottleneck sends this direction's bytes through b, whose queue every
+// direction given b shares, in place of its own bandwidth, until the next
+// SetBandwidth or Heal. SetQueue does not resize b. A nil b removes the
+// direction's limit.
+func (d *Direction) SetBottleneck(b *Bottleneck) {
+	var wire *bottleneck
+	if b != nil {
+		wire = b.b
+	}
+	d.faults.update(d.l, func(f *linkFaults) { f.wire, f.shared = wire, true })
 }
 
 // SetLatency delays every byte in this direction by dur.

@@ -15,6 +15,17 @@
 // it (DropMessages) is applied between the Transport and the member's
 // Raft. Nothing is hooked inside the Transport itself.
 //
+// A bandwidth (SetBandwidth) makes a direction one slow link: a single
+// FIFO queue, as in a router's or NIC's buffer, that all the direction's
+// connections feed and that sends at the link's rate in arrival order.
+// Its depth (SetQueue; by default 100 ms of the rate, at most 4 MiB) is
+// how long a byte may wait behind others: a heartbeat on a stream waits
+// for whatever a snapshot on another connection queued before it, as on
+// a real congested link. Bytes that do not fit are not dropped: their
+// connection stops reading its socket until they do, and its writer
+// stalls once the socket buffers fill, as TCP's flow control would make
+// it.
+//
 // Large transfers get byte-level faults: CutAfter resets a connection
 // right after its n-th byte, FlipByte inverts one byte in flight, and
 // Stall holds a link's bytes back for a while. The first two are one-shot

@@ -51,9 +51,26 @@ func (c *Cluster) SetLatency(from, to types.ID, d time.Duration) {
 	c.net.faults.update(link{from, to}, func(f *linkFaults) { f.latency = d })
 }
 
-// SetBandwidth caps traffic from → to at bytesPerSec; 0 removes the cap.
+// SetBandwidth makes from → to a link of bytesPerSec behind one FIFO
+// queue that every connection from → to shares, as a router's or NIC's
+// buffer is: bytes leave in the order they arrived, whichever connection
+// carried them, so a heartbeat written behind a full queue waits for all
+// of it to drain (depth / bytesPerSec). The queue holds 100 ms of the
+// link's traffic unless SetQueue sizes it. A connection whose bytes do
+// not fit stops reading its socket until they do, so its writer stalls
+// once the socket buffers fill; nothing is dropped or reordered. Latency
+// is added after the queue. A new SetBandwidth starts an empty queue
+// (bytes already queued leave as scheduled); 0 removes the link's limit.
 func (c *Cluster) SetBandwidth(from, to types.ID, bytesPerSec int) {
-	c.net.faults.update(link{from, to}, func(f *linkFaults) { f.limiter = newLimiter(bytesPerSec) })
+	c.net.faults.setBandwidth(link{from, to}, bytesPerSec)
+}
+
+// SetQueue sizes the queue of the link from → to to hold the given number
+// of bytes (at most 4 MiB; 0 restores the default), for the bytes that
+// arrive from then on. It applies while the link has a bandwidth, and to
+// any bandwidth set later until Heal.
+func (c *Cluster) SetQueue(from, to types.ID, bytes int) {
+	c.net.faults.setQueue(link{from, to}, bytes)
 }
 
 // DropMessages makes `to` ignore the given fraction (0 to 1) of the raft

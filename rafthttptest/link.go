@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/rafthttp/rafthttp/types"
 )
 
@@ -26,8 +24,14 @@ type linkFaults struct {
 	// refuseDial makes from's new connections to `to` fail at once.
 	refuseDial bool
 	latency    time.Duration
-	// limiter caps the direction's bandwidth; nil means unlimited.
-	limiter *rate.Limiter
+	// wire is the direction's bandwidth and queue; nil means unlimited.
+	wire *bottleneck
+	// queue is the depth SetQueue chose, kept for the next bandwidth; 0
+	// for the default.
+	queue int
+	// shared is set when wire is a Bottleneck other directions may use,
+	// which SetQueue leaves alone.
+	shared bool
 	// dropRate is the fraction of messages from→to the receiver's Raft
 	// never sees.
 	dropRate float64
@@ -121,13 +125,20 @@ func (t *faultTable) notifyLocked() {
 	}
 }
 
-// newLimiter returns a limiter for bytesPerSec, or nil for no limit. The
-// burst admits one full read chunk at a time.
-func newLimiter(bytesPerSec int) *rate.Limiter {
-	if bytesPerSec <= 0 {
-		return nil
-	}
-	return rate.NewLimiter(rate.Limit(bytesPerSec), max(bytesPerSec, readChunk))
+// setBandwidth gives l a link of bytesPerSec with an empty queue (none
+// for 0); see Cluster.SetBandwidth.
+func (t *faultTable) setBandwidth(l link, bytesPerSec int) {
+	t.update(l, func(f *linkFaults) { f.wire, f.shared = newBottleneck(bytesPerSec, f.queue), false })
+}
+
+// setQueue sizes l's queue; see Cluster.SetQueue.
+func (t *faultTable) setQueue(l link, bytes int) {
+	t.update(l, func(f *linkFaults) {
+		f.queue = max(bytes, 0)
+		if f.wire != nil && !f.shared {
+			f.wire.setDepth(f.queue)
+		}
+	})
 }
 
 // clampFraction keeps a drop rate within [0, 1].

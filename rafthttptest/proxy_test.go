@@ -159,7 +159,7 @@ func TestProxyLatencyAndBandwidth(t *testing.T) {
 	p, client, server := proxiedPair(t)
 	const latency = 200 * time.Millisecond
 	p.ToServer().SetLatency(latency)
-	// 64 KiB/s with a 64 KiB burst: 128 KiB need at least a second.
+	// 64 KiB/s: 128 KiB need two seconds.
 	p.ToClient().SetBandwidth(64 << 10)
 	start := time.Now()
 	writeAsync(t, client, []byte("ping"))

@@ -14,31 +14,44 @@ import (
 // packets; afterwards the bytes flow on in order, as TCP's retransmissions
 // would carry them. (A stream that resumed with bytes missing could hand a
 // peer records that parse but lie: a msgappv2 record after a lost one has
-// the wrong index.) A close or reset with no bytes held ahead of it is
-// passed on at once.
+// the wrong index.) On a link with a bandwidth the pump likewise stops
+// reading while its bytes wait to enter the link's queue. A close or
+// reset with no bytes held ahead of it is passed on at once.
 func (c *faultConn) pump() {
 	for {
 		buf := make([]byte, readChunk)
 		n, err := c.Conn.Read(buf)
-		if n == 0 && err == nil {
-			continue
+		if n > 0 && !c.pass(buf[:n]) {
+			return
 		}
-		data := buf[:n]
-		if n > 0 {
-			f, ok := c.admit(n)
-			if !ok {
-				return // closed while waiting
-			}
-			var cut bool
-			if data, cut = c.strike(f, data); cut {
-				c.cutOff(data)
-				return
-			}
-		}
-		if !c.deliver(chunk{data: data, err: err, at: time.Now()}) || err != nil {
+		if err != nil {
+			c.deliver(chunk{err: err, at: time.Now()})
 			return
 		}
 	}
+}
+
+// pass takes data through the read direction's faults, piece by piece as
+// the link admits it, and queues it for Read. It reports false if the
+// connection was closed or cut meanwhile.
+func (c *faultConn) pass(data []byte) bool {
+	for len(data) > 0 {
+		f, s, ok := c.admit(len(data))
+		if !ok {
+			return false // closed while waiting
+		}
+		piece := data[:s.n]
+		data = data[s.n:]
+		through, cut := c.strike(f, piece)
+		if cut {
+			c.cutOff(through, s.depart)
+			return false
+		}
+		if !c.deliver(chunk{data: through, at: s.depart}) {
+			return false
+		}
+	}
+	return true
 }
 
 // deliver queues ch for Read, reporting false if the connection was closed
@@ -52,32 +65,61 @@ func (c *faultConn) deliver(ch chunk) bool {
 	}
 }
 
-// admit waits until the read direction lets n bytes through: until it is
-// neither blocked nor stalled, then for its bandwidth. It returns the
-// faults in force, and false if the connection was closed first.
-func (c *faultConn) admit(n int) (linkFaults, bool) {
+// admit waits until the read direction lets the first of n bytes through:
+// until it is neither blocked nor stalled, then until they fit in its
+// link's queue. It returns the faults in force and the bytes' schedule
+// (how many pass, and when they have crossed the link), and false if the
+// connection was closed first. A change of the link's bandwidth while the
+// bytes wait schedules them on the new one.
+func (c *faultConn) admit(n int) (linkFaults, slot, bool) {
 	l, ok := c.resolve()
 	if !ok {
-		return linkFaults{}, true
+		return linkFaults{}, slot{n: n, depart: time.Now()}, true
 	}
-	f, changed := c.faults.watch(l)
-	for f.blocked || f.stalled(time.Now()) {
-		c.held.Store(true)
-		if !c.holdOn(f, changed) {
-			return f, false
-		}
-		f, changed = c.faults.watch(l)
-	}
-	if f.limiter != nil {
-		for n > 0 {
-			step := min(n, f.limiter.Burst())
-			if f.limiter.WaitN(c.ctx, step) != nil {
-				return f, false
+	var wire *bottleneck
+	var s slot
+	for {
+		f, changed := c.faults.watch(l)
+		if f.blocked || f.stalled(time.Now()) {
+			c.held.Store(true)
+			if !c.holdOn(f, changed) {
+				return f, slot{}, false
 			}
-			n -= step
+			continue
+		}
+		if f.wire == nil {
+			return f, slot{n: n, depart: time.Now()}, true
+		}
+		if f.wire != wire {
+			wire, s = f.wire, f.wire.reserve(n, time.Now())
+		}
+		entered, ok := c.sleepUntil(s.enter, changed)
+		if !ok {
+			return f, slot{}, false
+		}
+		if entered {
+			return f, s, true
 		}
 	}
-	return f, true
+}
+
+// sleepUntil waits until t, reporting true then, false if changed is
+// closed first; ok is false if the connection was closed.
+func (c *faultConn) sleepUntil(t time.Time, changed <-chan struct{}) (reached, ok bool) {
+	d := time.Until(t)
+	if d <= 0 {
+		return true, true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true, true
+	case <-changed:
+		return false, true
+	case <-c.ctx.Done():
+		return false, false
+	}
 }
 
 // holdOn waits until the faults change or, for a stall, it ends. It
@@ -115,11 +157,12 @@ func (c *faultConn) strike(f linkFaults, data []byte) (through []byte, cut bool)
 }
 
 // cutOff resets the socket with a TCP RST and hands Read the bytes that
-// got through, then the error a reset peer produces.
-func (c *faultConn) cutOff(through []byte) {
+// got through, once they crossed the link at `at`, then the error a reset
+// peer produces.
+func (c *faultConn) cutOff(through []byte, at time.Time) {
 	c.wasCut.Store(true)
 	resetSocket(c.Conn)
-	c.deliver(chunk{data: through, err: c.resetError("read"), at: time.Now()})
+	c.deliver(chunk{data: through, err: c.resetError("read"), at: at})
 }
 
 // resetError is the error a socket operation gets from a reset peer.

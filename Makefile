@@ -22,7 +22,7 @@ test-interop:
 ## cut three times at 20 MB/s, stalled twice for 10 s, heartbeats during a capped send, a raft
 ## follower caught up over a flaky link, and etcd's Transport under the same faults. Without
 ## -race: the detector multiplies the cost of hashing and copying gigabytes, and the same code
-## runs under -race at megabyte sizes in `make test`. About 6 minutes on 2 cores; temporary
+## runs under -race at megabyte sizes in `make test`. About 7–8 minutes on 2 cores; temporary
 ## files go to t.TempDir (TMPDIR, up to ~3 GiB at a time) and are removed.
 test-long: etcd
 	$(GO) test -tags rafthttp_long -run '^TestLong' -count=1 -v -timeout 30m . ./rafthttptest

@@ -33,9 +33,9 @@ const (
 	minReceiverSyncRate = 8 << 20
 )
 
-// Bursts of the snapshot bandwidth caps: 1/50 s of the rate, so the link
-// is never filled with snapshot bytes for longer than that, within bounds
-// that keep reads efficient.
+// Bursts of the snapshot bandwidth caps: 1/500 s of the rate, so a
+// heartbeat that meets a burst in a slow link's queue waits at most 2 ms
+// behind it, within bounds that keep reads efficient.
 const (
 	minCapBurst = 1 << 10
 	maxCapBurst = 256 << 10
@@ -87,7 +87,7 @@ func newByteCap(bytesPerSec int64) *rate.Limiter {
 }
 
 func capBurst(bytesPerSec int64) int {
-	return int(min(max(bytesPerSec/50, minCapBurst), maxCapBurst))
+	return int(min(max(bytesPerSec/500, minCapBurst), maxCapBurst))
 }
 
 // readCapped reads into p from r, at most one burst of lim, and waits

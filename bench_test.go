@@ -113,6 +113,48 @@ func BenchmarkMsgAppV2Decode(b *testing.B) {
 	}
 }
 
+// BenchmarkStreamDecodeNoEntries decodes, from memory, the messages
+// without entries a raft cluster's streams carry most: a follower's
+// MsgAppResp on the message stream, and a leader's MsgApp that only
+// advances the commit index on the msgappv2 stream.
+func BenchmarkStreamDecodeNoEntries(b *testing.B) {
+	b.Run("stream=message/type=MsgAppResp", func(b *testing.B) {
+		m := msg(raftpb.MsgAppResp, 2, 1, 1)
+		m.Index, m.Commit = proto.Uint64(123456), proto.Uint64(123400)
+		var buf bytes.Buffer
+		if err := newMessageEncoder(&buf).encode(m); err != nil {
+			b.Fatal(err)
+		}
+		r := &replayReader{loop: buf.Bytes()}
+		benchDecode(b, newStreamMessageDecoder(bufio.NewReaderSize(r, streamReadBufSize), 1<<30))
+	})
+	b.Run("stream=msgappv2/type=MsgApp/entries=0", func(b *testing.B) {
+		var buf bytes.Buffer
+		enc := newMsgAppV2Encoder(&buf)
+		m := msg(raftpb.MsgApp, 2, 1, 1)
+		m.LogTerm, m.Index, m.Commit = proto.Uint64(1), proto.Uint64(7), proto.Uint64(7)
+		if err := enc.encode(m); err != nil { // the full record
+			b.Fatal(err)
+		}
+		first := buf.Len()
+		m.Entries = []*raftpb.Entry{}
+		if err := enc.encode(m); err != nil { // then a fast-path one to replay
+			b.Fatal(err)
+		}
+		r := &replayReader{head: buf.Bytes()[:first], loop: buf.Bytes()[first:]}
+		benchDecode(b, newMsgAppV2Decoder(bufio.NewReaderSize(r, streamReadBufSize), 1, 2, 1<<30))
+	})
+}
+
+func benchDecode(b *testing.B, dec decoder) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := dec.decode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // replayReader returns head once, then loop over and over.
 type replayReader struct {
 	head, loop []byte

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -75,6 +74,17 @@ func TestCodecMessageRoundTrip(t *testing.T) {
 			goldenApp(1, 1, 4, 4, []byte("after")),
 		}},
 	}
+	// More messages without entries than a stream decoder carves from one
+	// array of boxes.
+	var answers []*raftpb.Message
+	for i := range uint64(2*boxChunkLen + 3) {
+		answers = append(answers, &raftpb.Message{Type: typ(raftpb.MsgAppResp), From: proto.Uint64(2),
+			To: proto.Uint64(1), Term: proto.Uint64(1), Index: proto.Uint64(100 + i), Commit: proto.Uint64(i)})
+	}
+	tests = append(tests, struct {
+		name string
+		msgs []*raftpb.Message
+	}{"answers", answers})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -90,6 +100,10 @@ func TestCodecMessageRoundTrip(t *testing.T) {
 			wire := buf.Bytes()
 			for name, r := range goldenReaders(wire) {
 				dec := newMessageDecoder(r, defaultMaxMessageBytes)
+				if _, buffered := r.(*bufio.Reader); buffered {
+					dec = newStreamMessageDecoder(r, defaultMaxMessageBytes)
+				}
+				var decoded []*raftpb.Message
 				for i, want := range tt.msgs {
 					got, err := dec.decode()
 					if err != nil {
@@ -100,6 +114,12 @@ func TestCodecMessageRoundTrip(t *testing.T) {
 					}
 					if cap(dec.scratch) > scratchKeepBytes {
 						t.Fatalf("%s: decoder kept a %d-byte buffer", name, cap(dec.scratch))
+					}
+					decoded = append(decoded, got)
+				}
+				for i, got := range decoded { // boxes share arrays: none overwritten
+					if !proto.Equal(got, tt.msgs[i]) {
+						t.Fatalf("%s: message %d changed to %v", name, i, goldenShort(got))
 					}
 				}
 				if _, err := dec.decode(); err != io.EOF {
@@ -182,6 +202,18 @@ func TestCodecMsgAppV2RoundTrip(t *testing.T) {
 			goldenApp(2, 2, 5, 5, goldenBig(2<<20, 4)),
 		}, []byte{full, fast, fast, full}},
 	}
+	// MsgApps that only advance the commit index, more than a decoder
+	// carves from one array.
+	commits := []*raftpb.Message{goldenApp(1, 1, 0, 0, []byte("a"))}
+	kinds := []byte{full}
+	for i := range uint64(2*emptyAppChunkLen + 3) {
+		commits, kinds = append(commits, goldenApp(1, 1, 1, i)), append(kinds, fast)
+	}
+	tests = append(tests, struct {
+		name    string
+		msgs    []*raftpb.Message
+		records []byte
+	}{"commit index only", commits, kinds})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var w goldenWrites
@@ -202,6 +234,7 @@ func TestCodecMsgAppV2RoundTrip(t *testing.T) {
 			}
 			for name, r := range goldenReaders(w.all()) {
 				dec := newMsgAppV2Decoder(r, goldenLocal, goldenRemote, defaultMaxMessageBytes)
+				var decoded []*raftpb.Message
 				for i, want := range tt.msgs {
 					got, err := dec.decode()
 					if err != nil {
@@ -212,6 +245,12 @@ func TestCodecMsgAppV2RoundTrip(t *testing.T) {
 					}
 					if dec.state != states[i] {
 						t.Fatalf("%s: message %d: decoder state %+v, encoder state %+v", name, i, dec.state, states[i])
+					}
+					decoded = append(decoded, got)
+				}
+				for i, got := range decoded { // messages share arrays: none overwritten
+					if !proto.Equal(got, tt.msgs[i]) {
+						t.Fatalf("%s: message %d changed to %v", name, i, goldenShort(got))
 					}
 				}
 				if _, err := dec.decode(); err != io.EOF {
@@ -499,83 +538,6 @@ func (w *goldenWrites) since(mark int) []byte {
 
 func (w *goldenWrites) all() []byte {
 	return bytes.Join(w.writes, nil)
-}
-
-// leastAllocsPerCall calls f 1,000 times in each of five trials and returns
-// the fewest allocations and bytes per call of a trial. The counts are the
-// whole process's, and allocations elsewhere in it (the garbage collector's,
-// goroutines left by earlier tests) only ever add to them, so the least is
-// the closest to f's own; one trial alone once took in over ten stray
-// allocations, the whole margin of TestMsgAppV2DecodeSmallEntryLayouts.
-func leastAllocsPerCall(f func()) (allocs float64, allocBytes uint64) {
-	const trials, calls = 5, 1000
-	allocs, allocBytes = math.Inf(1), math.MaxUint64
-	for range trials {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		for range calls {
-			f()
-		}
-		runtime.ReadMemStats(&after)
-		allocs = min(allocs, float64(after.Mallocs-before.Mallocs)/calls)
-		allocBytes = min(allocBytes, (after.TotalAlloc-before.TotalAlloc)/calls)
-	}
-	return allocs, allocBytes
-}
-
-// TestMsgAppV2DecodeSmallEntryLayouts checks what decoding one fast-path
-// MsgApp costs: a share of a chunk (slabChunkLen or smallChunkLen layouts
-// per allocation) of the smallest layout that holds its entry's bytes
-// inline, or of the bare layout and an exact copy of larger bytes (read
-// through scratch when the record does not fit the read buffer).
-func TestMsgAppV2DecodeSmallEntryLayouts(t *testing.T) {
-	tests := []struct {
-		size     int
-		allocs   float64
-		maxBytes uint64
-	}{
-		{size: 0, allocs: 1.0 / slabChunkLen, maxBytes: 7168 / slabChunkLen},
-		{size: 64, allocs: 1.0 / smallChunkLen, maxBytes: 9728 / smallChunkLen},
-		{size: 65, allocs: 1.0 / slabChunkLen, maxBytes: 10240 / slabChunkLen},
-		{size: 128, allocs: 1.0 / slabChunkLen, maxBytes: 10240 / slabChunkLen},
-		{size: 129, allocs: 1 + 1.0/slabChunkLen, maxBytes: 7168/slabChunkLen + 144},
-		{size: 64 << 10, allocs: 1 + 1.0/slabChunkLen, maxBytes: 64<<10 + 7168/slabChunkLen},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%dB", tt.size), func(t *testing.T) {
-			var buf bytes.Buffer
-			enc := newMsgAppV2Encoder(&buf)
-			first := 0
-			for i := range uint64(2) {
-				first = buf.Len()
-				if err := enc.encode(goldenApp(1, 1, i, i, make([]byte, tt.size))); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// The first record is full; the second, the fast-path record, is
-			// decoded over and over.
-			r := &replayReader{head: buf.Bytes()[:first], loop: slices.Clone(buf.Bytes()[first:])}
-			dec := newMsgAppV2Decoder(bufio.NewReaderSize(r, streamReadBufSize), goldenLocal, goldenRemote, defaultMaxMessageBytes)
-			if _, err := dec.decode(); err != nil { // the full record
-				t.Fatal(err)
-			}
-			// The next layout up costs at least 57 bytes more per message
-			// (1 KiB or more per chunk), well above the margin.
-			const margin = 16
-			allocs, allocBytes := leastAllocsPerCall(func() {
-				m, err := dec.decode()
-				if err != nil || len(m.GetEntries()) != 1 || len(m.GetEntries()[0].GetData()) != tt.size {
-					t.Fatalf("decode = %v, %v; want one %d-byte entry", m, err, tt.size)
-				}
-			})
-			if allocs > tt.allocs+0.01 {
-				t.Errorf("%.3f allocations per message, want %.3f", allocs, tt.allocs)
-			}
-			if allocBytes > tt.maxBytes+margin {
-				t.Errorf("%d bytes allocated per message, want at most %d", allocBytes, tt.maxBytes)
-			}
-		})
-	}
 }
 
 // TestMsgAppV2LargeDataWireBytes checks that a fast-path record whose

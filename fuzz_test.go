@@ -107,14 +107,20 @@ func FuzzMessageDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)
 		dec := newMessageDecoder(r, fuzzLimit)
+		var msgs []*raftpb.Message
+		var err error
 		for {
-			m, err := dec.decode()
-			if err != nil {
+			var m *raftpb.Message
+			if m, err = dec.decode(); err != nil {
 				fuzzCheckStreamError(t, err, r)
-				return
+				break
 			}
 			fuzzCheckMessageRoundTrip(t, m)
+			msgs = append(msgs, m)
 		}
+		fuzzCheckBuffered(t, data, msgs, err, func(br *bufio.Reader) decoder {
+			return newStreamMessageDecoder(br, fuzzLimit)
+		})
 	})
 }
 
@@ -181,18 +187,23 @@ func FuzzMsgAppV2Decoder(f *testing.F) {
 			msgs = append(msgs, m)
 		}
 		fuzzCheckMsgAppV2ReEncode(t, msgs)
-		fuzzCheckMsgAppV2Buffered(t, data, msgs, err)
+		fuzzCheckBuffered(t, data, msgs, err, func(br *bufio.Reader) decoder {
+			return newMsgAppV2Decoder(br, goldenLocal, goldenRemote, fuzzLimit)
+		})
 	})
 }
 
-// fuzzCheckMsgAppV2Buffered decodes data again through read buffers, as
-// streams do, where records found whole in the buffer take the in-place
-// path: the messages and the final error must be the same.
-func fuzzCheckMsgAppV2Buffered(t *testing.T, data []byte, want []*raftpb.Message, wantErr error) {
+// fuzzCheckBuffered decodes data again through read buffers, as streams
+// do, where records found whole in the buffer take the in-place path: the
+// messages (all still intact at the end) and the final error must be the
+// same as want and wantErr, the unbuffered decode's.
+func fuzzCheckBuffered(t *testing.T, data []byte, want []*raftpb.Message, wantErr error,
+	newDecoder func(*bufio.Reader) decoder) {
 	t.Helper()
 	for _, size := range []int{16, 4096} {
 		br := bufio.NewReaderSize(iotest.HalfReader(bytes.NewReader(data)), size)
-		dec := newMsgAppV2Decoder(br, goldenLocal, goldenRemote, fuzzLimit)
+		dec := newDecoder(br)
+		var got []*raftpb.Message
 		for i := 0; ; i++ {
 			m, err := dec.decode()
 			if err != nil {
@@ -203,6 +214,12 @@ func fuzzCheckMsgAppV2Buffered(t *testing.T, data []byte, want []*raftpb.Message
 			}
 			if i >= len(want) || !proto.Equal(m, want[i]) {
 				t.Fatalf("buffer %d: message %d differs from the unbuffered decode", size, i)
+			}
+			got = append(got, m)
+		}
+		for i, m := range got {
+			if !proto.Equal(m, want[i]) {
+				t.Fatalf("buffer %d: message %d changed while later ones were decoded", size, i)
 			}
 		}
 	}

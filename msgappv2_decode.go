@@ -26,8 +26,10 @@ type msgAppV2Decoder struct {
 	spans [][]byte
 	ends  []int
 	size  int
-	// layouts holds the chunks small single-entry messages come from.
+	// layouts holds the chunks small single-entry messages come from;
+	// empty those of MsgApps without entries (see boxChunkLen).
 	layouts oneEntryLayouts[appBox]
+	empty   slabChunk[appBox]
 }
 
 func newMsgAppV2Decoder(r io.Reader, local, remote uint64, limit uint64) *msgAppV2Decoder {
@@ -125,7 +127,7 @@ func (dec *msgAppV2Decoder) decodeFull() (*raftpb.Message, error) {
 	}
 	keepScratch(&dec.scratch, payload)
 	dec.size = len(payload)
-	m, err := decodeMessage(payload)
+	m, err := decodeMessage(payload, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rafthttp: unmarshal msgappv2 message: %w", err)
 	}
@@ -238,7 +240,7 @@ func (dec *msgAppV2Decoder) handsOver(raw []byte) bool {
 // back.
 func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte, d *slabs) *appBox {
 	if dec.handsOver(raw) {
-		box := newMessageSlabs(len(spans), 0, d)
+		box := newMessageSlabs(len(spans), 0, d, nil)
 		d.alias = true
 		return &box.appBox
 	}
@@ -249,10 +251,13 @@ func (dec *msgAppV2Decoder) entrySlabs(spans [][]byte, raw []byte, d *slabs) *ap
 		}
 	}
 	d.ownFrom = ownCopyBytes
-	if len(spans) == 1 {
+	switch len(spans) {
+	case 0: // a MsgApp that only advances the commit index (or probes)
+		return dec.empty.next(emptyAppChunkLen)
+	case 1:
 		return dec.layouts.alloc(byteLen, d) // from a chunk, like small ones
 	}
-	return &newMessageSlabs(len(spans), byteLen, d).appBox
+	return &newMessageSlabs(len(spans), byteLen, d, nil).appBox
 }
 
 // appHeaderSize is the protobuf size of the fields an AppEntries record

@@ -89,7 +89,7 @@ func (r *streamReader) decodeLoop(conn io.Reader) error {
 	if r.typ == streamTypeMsgAppV2 {
 		dec = newMsgAppV2Decoder(body, uint64(r.env.local), uint64(r.peerID), r.env.cfg.maxMessageBytes)
 	} else {
-		dec = newMessageDecoder(body, r.env.cfg.maxMessageBytes)
+		dec = newStreamMessageDecoder(body, r.env.cfg.maxMessageBytes)
 	}
 	// Messages decoded from one read are handed over together: one lock
 	// and at most one wake-up of the consumer for the lot. The batch goes

@@ -72,8 +72,9 @@ const (
 // newMessageSlabs allocates a message box and room for n entries, whose
 // byte fields add up to at most byteLen, and sets d to the room. (Filling
 // the caller's slabs rather than returning them spares copying them out
-// through every frame of the decoder's hot path.)
-func newMessageSlabs(n, byteLen int, d *slabs) *messageBox {
+// through every frame of the decoder's hot path.) The box of a message
+// without entries comes from boxes if it is not nil.
+func newMessageSlabs(n, byteLen int, d *slabs, boxes *slabChunk[messageBox]) *messageBox {
 	if n == 1 {
 		var one oneEntryLayouts[messageBox] // one allocation per layout
 		return one.alloc(byteLen, d)
@@ -81,6 +82,10 @@ func newMessageSlabs(n, byteLen int, d *slabs) *messageBox {
 	d.bytes = make([]byte, 0, byteLen)
 	if n > 0 {
 		d.entries, d.ptrs = make([]entryBox, 0, n), make([]*raftpb.Entry, n)
+		return &messageBox{}
+	}
+	if boxes != nil {
+		return boxes.next(boxChunkLen)
 	}
 	return &messageBox{}
 }
@@ -137,6 +142,19 @@ const (
 	smallChunkLen = 22
 )
 
+// How many boxes of messages without entries a stream decoder carves
+// from one array: 24 of messageBox (280 bytes) and 25 of appBox (256)
+// nearly fill the 6784- and 6528-byte size classes with the allocation's
+// 8-byte header (six and ten arrays per span). Such messages (MsgAppResp,
+// heartbeats, votes, MsgApps that only advance the commit index) are most
+// of what the streams of a busy raft cluster carry besides entries, and
+// raft keeps none of them once stepped, so an array soon becomes garbage
+// as a whole.
+const (
+	boxChunkLen      = 24
+	emptyAppChunkLen = 25
+)
+
 // smallPerChunk is how many small layouts an array holds.
 func (l *oneEntryLayouts[B]) smallPerChunk() int {
 	if l.perChunk > 1 {
@@ -162,9 +180,10 @@ const (
 	maxEntryType   = raftpb.EntryConfChangeV2
 )
 
-// decodeMessage decodes one raftpb.Message.
-func decodeMessage(b []byte) (*raftpb.Message, error) {
-	if m, ok := fastDecodeMessage(b); ok {
+// decodeMessage decodes one raftpb.Message. A message without entries
+// takes its box from boxes if it is not nil (see newMessageSlabs).
+func decodeMessage(b []byte, boxes *slabChunk[messageBox]) (*raftpb.Message, error) {
+	if m, ok := fastDecodeMessage(b, boxes); ok {
 		return m, nil
 	}
 	m := &raftpb.Message{}
@@ -174,13 +193,13 @@ func decodeMessage(b []byte) (*raftpb.Message, error) {
 	return m, nil
 }
 
-func fastDecodeMessage(b []byte) (*raftpb.Message, bool) {
+func fastDecodeMessage(b []byte, boxes *slabChunk[messageBox]) (*raftpb.Message, bool) {
 	entries, byteLen, ok := scanMessage(b)
 	if !ok {
 		return nil, false
 	}
 	var d slabs
-	box := newMessageSlabs(entries, byteLen, &d)
+	box := newMessageSlabs(entries, byteLen, &d, boxes)
 	if !d.fillMessage(box, b) {
 		return nil, false
 	}

@@ -46,6 +46,8 @@ func randomMessage(r *rand.Rand) *raftpb.Message {
 
 func TestFastCodecMatchesProto(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
+	var boxes slabChunk[messageBox]
+	var decoded, originals []*raftpb.Message
 	for i := range 20000 {
 		m := randomMessage(r)
 		want, err := proto.Marshal(m)
@@ -59,9 +61,22 @@ func TestFastCodecMatchesProto(t *testing.T) {
 		if n := messageSize(m); n != len(want) {
 			t.Fatalf("case %d: messageSize = %d, want %d", i, n, len(want))
 		}
-		dec, ok := fastDecodeMessage(want)
+		dec, ok := fastDecodeMessage(want, nil)
 		if !ok || !proto.Equal(dec, m) {
 			t.Fatalf("case %d: fast decode = %v (ok %v), want %v", i, dec, ok, m)
+		}
+		// The same from a stream's chunk of boxes, whose earlier
+		// messages must stay intact.
+		dec, ok = fastDecodeMessage(want, &boxes)
+		if !ok || !proto.Equal(dec, m) {
+			t.Fatalf("case %d: fast decode with boxes = %v (ok %v), want %v", i, dec, ok, m)
+		}
+		decoded = append(decoded, dec)
+		originals = append(originals, m)
+	}
+	for i, dec := range decoded {
+		if !proto.Equal(dec, originals[i]) {
+			t.Fatalf("case %d changed after later decodes: %v, want %v", i, dec, originals[i])
 		}
 	}
 }
@@ -79,10 +94,10 @@ func TestFastCodecFallsBack(t *testing.T) {
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("appendMessage = %x, %v; want %x", got, err, want)
 			}
-			if _, ok := fastDecodeMessage(want); ok {
+			if _, ok := fastDecodeMessage(want, nil); ok {
 				t.Fatal("fast decoder accepted a message it does not cover")
 			}
-			dec, err := decodeMessage(want)
+			dec, err := decodeMessage(want, nil)
 			if err != nil || !proto.Equal(dec, m) {
 				t.Fatalf("decodeMessage = %v, %v", dec, err)
 			}
@@ -95,7 +110,7 @@ func TestFastDecodeDoesNotAliasOrOverlap(t *testing.T) {
 	m.Entries = []*raftpb.Entry{{Data: []byte("ab")}, {Data: []byte("cd")}}
 	m.Context = []byte("ctx")
 	b, _ := proto.Marshal(m)
-	dec, err := decodeMessage(b)
+	dec, err := decodeMessage(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +134,7 @@ func FuzzFastDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want := &raftpb.Message{}
 		wantErr := proto.Unmarshal(b, want)
-		got, err := decodeMessage(b)
+		got, err := decodeMessage(b, nil)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("decodeMessage error %v, proto.Unmarshal error %v", err, wantErr)
 		}

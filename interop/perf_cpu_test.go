@@ -47,6 +47,7 @@ const (
 
 	partRaft      = "raft"      // raft nodes and their loops
 	partTransport = "transport" // Transports, their servers and Send calls
+	partStep      = "step"      // raft's Node.Step, called by a Transport
 	partClients   = "clients"   // the goroutines that propose
 )
 

@@ -55,8 +55,9 @@ type benchNode struct {
 	node    raft.Node
 	storage *raft.MemoryStorage
 	side    *perfSide // the member's Transport and server
-	// Labels the loop wears while in raft and while in Send.
-	raftLabels, trLabels context.Context
+	// Labels the loop wears while in raft and while in Send, and a
+	// Transport's goroutine while in Process (see Process).
+	raftLabels, trLabels, stepLabels context.Context
 
 	// onApply, if set before the node starts, gets the data of every
 	// applied normal entry, on the loop goroutine.
@@ -88,6 +89,7 @@ func newBenchNode(impl string, id uint64, peers []raft.Peer, keep uint64) *bench
 		id: id, storage: raft.NewMemoryStorage(), keep: keep,
 		raftLabels: labelsCtx(labelImpl, impl, labelMember, member, labelPart, partRaft),
 		trLabels:   labelsCtx(labelImpl, impl, labelMember, member, labelPart, partTransport),
+		stepLabels: labelsCtx(labelImpl, impl, labelMember, member, labelPart, partStep),
 		stopc:      make(chan struct{}), done: make(chan struct{}),
 	}
 	withLabels(n.raftLabels, func() {
@@ -102,10 +104,16 @@ func newBenchNode(impl string, id uint64, peers []raft.Peer, keep uint64) *bench
 }
 
 // startTransport starts the node's Transport and server under its
-// transport labels.
-func (n *benchNode) startTransport(tb testing.TB, impl string) {
+// transport labels; net connects in-memory Transports (implInMem).
+func (n *benchNode) startTransport(tb testing.TB, impl string, net *inMemNet) {
 	tb.Helper()
-	withLabels(n.trLabels, func() { n.side = startPerfMember(tb, impl, n.id, tb.TempDir(), n) })
+	withLabels(n.trLabels, func() {
+		if impl == implInMem {
+			n.side = net.startMember(n)
+			return
+		}
+		n.side = startPerfMember(tb, impl, n.id, tb.TempDir(), n)
+	})
 }
 
 // start starts the node's loop under its raft labels.
@@ -220,8 +228,15 @@ func (n *benchNode) failure() error {
 	return nil
 }
 
-// Process steps m into the raft node.
+// Process steps m into the raft node. Step hands m to raft's loop over an
+// unbuffered channel, so it often parks the calling goroutine until the
+// loop takes it: a cost of raft's API that any Transport pays once per
+// message. It is labelled on its own (step), apart from the Transport's
+// own work; every goroutine of a Transport that calls Process wears the
+// node's transport labels, which it gets back afterwards.
 func (n *benchNode) Process(ctx context.Context, m *raftpb.Message) error {
+	pprof.SetGoroutineLabels(n.stepLabels)
+	defer pprof.SetGoroutineLabels(n.trLabels)
 	return n.node.Step(ctx, m)
 }
 
@@ -258,10 +273,12 @@ func startBenchCluster(tb testing.TB, impl string, cfg benchClusterConfig) *benc
 		clientLabels: labelsCtx(labelImpl, impl, labelPart, partClients),
 	}
 	tb.Cleanup(c.stop)
+	net := &inMemNet{nodes: make(map[uint64]*benchNode)}
 	for _, p := range peers {
 		n := newBenchNode(impl, p.ID, peers, cmp.Or(cfg.keep, benchKeepEntries))
 		c.nodes = append(c.nodes, n)
-		n.startTransport(tb, impl)
+		net.nodes[n.id] = n
+		n.startTransport(tb, impl, net)
 	}
 	c.leader().onApply = c.clients.applied
 	for _, from := range c.nodes {

@@ -37,18 +37,23 @@ func raftBenchSizes() []int { return []int{64, 1 << 10} }
 
 // BenchmarkRaftCluster measures committed proposals per second (commits/s)
 // and the time from Propose to apply on the leader (p50-ns, p99-ns), with
-// the process's CPU per proposal and its split between the raft nodes and
-// the Transports (see perf_cpu_test.go).
-func BenchmarkRaftCluster(b *testing.B) {
+// the process's CPU per proposal and its split between the raft nodes, the
+// Transports and raft's Step called by them (see cpuSplit and
+// perf_cpu_test.go).
+func BenchmarkRaftCluster(b *testing.B) { benchRaftClusters(b, benchImpls) }
+
+// benchRaftClusters runs BenchmarkRaftCluster's cases on a cluster of each
+// of impls, all up throughout.
+func benchRaftClusters(b *testing.B, impls []string) {
 	cfg := benchClusterConfig{nodes: raftBenchNodes, clients: raftBenchClients}
 	clusters := make(map[string]*benchCluster)
-	for _, impl := range benchImpls {
+	for _, impl := range impls {
 		clusters[impl] = startBenchCluster(b, impl, cfg)
 	}
 	for _, size := range raftBenchSizes() {
 		name := fmt.Sprintf("nodes=%d/clients=%d/size=%s", cfg.nodes, cfg.clients, sizeName(size))
 		b.Run(name, func(b *testing.B) {
-			for _, impl := range benchImpls {
+			for _, impl := range impls {
 				b.Run("impl="+impl, func(b *testing.B) { benchProposals(b, clusters[impl], size) })
 			}
 		})
@@ -86,12 +91,15 @@ func benchProposals(b *testing.B, c *benchCluster, size int) {
 // cpuSplit names the cluster's parts for reportCPU: raft is the three raft
 // nodes and their loops (saving, applying, and waking clients on the
 // leader); transport is the three Transports with their servers and Send
-// calls. The clients' own CPU, the garbage collector's background work
-// and the runtime make up the rest of cpu-ns/op.
+// calls; step is raft's Node.Step called from the Transports' goroutines,
+// handing each received message to raft's loop (see benchNode.Process).
+// The clients' own CPU, the garbage collector's background work and the
+// runtime make up the rest of cpu-ns/op.
 func (c *benchCluster) cpuSplit() map[string][]string {
 	return map[string][]string{
 		partRaft:      {labelImpl, c.impl, labelPart, partRaft},
 		partTransport: {labelImpl, c.impl, labelPart, partTransport},
+		partStep:      {labelImpl, c.impl, labelPart, partStep},
 	}
 }
 
@@ -193,37 +201,58 @@ func (p *proposers) run(node raft.Node, i, size int, tickets *atomic.Int64, n in
 // and the leader never changed. A small keep makes the nodes compact
 // their logs several times.
 func TestRaftClusterCommits(t *testing.T) {
-	const proposals = 600
 	for _, impl := range benchImpls {
 		t.Run(impl, func(t *testing.T) {
-			c := startBenchCluster(t, impl, benchClusterConfig{nodes: raftBenchNodes, clients: 8, keep: 64})
-			for _, size := range raftBenchSizes() {
-				lat, err := c.propose(proposals, size)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(lat) != proposals || slices.Min(lat) <= 0 {
-					t.Fatalf("size %d: %d latencies (least %v), want %d positive", size, len(lat), slices.Min(lat), proposals)
-				}
-			}
-			want := c.leader().applied.Load()
-			waitFor(t, 10*time.Second, "every node applying as far as the leader", func() bool {
-				for _, n := range c.nodes {
-					if n.applied.Load() < want {
-						return false
-					}
-				}
-				return true
-			})
-			if err := c.failure(); err != nil {
-				t.Fatal(err)
-			}
-			if first, _ := c.leader().storage.FirstIndex(); first <= 1 {
-				t.Errorf("leader's log starts at %d after %d entries: never compacted", first, want)
-			}
-			if got := c.leader().side.server.streamBytes[streamMsgAppV2].Load(); got < 2*proposals*64 {
-				t.Errorf("leader's msgappv2 streams carried %d bytes, want at least %d", got, 2*proposals*64)
+			c := checkRaftClusterCommits(t, impl)
+			const least = 2 * raftCheckProposals * 64
+			if got := c.leader().side.server.streamBytes[streamMsgAppV2].Load(); got < least {
+				t.Errorf("leader's msgappv2 streams carried %d bytes, want at least %d", got, least)
 			}
 		})
 	}
+}
+
+// TestRaftClusterFloorCommits checks BenchmarkRaftClusterFloor's in-memory
+// stand-in the same way (it has no streams). Under -race it also checks
+// that raft changes no message or entry it has handed out, which the
+// stand-in relies on: both nodes hold them.
+func TestRaftClusterFloorCommits(t *testing.T) {
+	checkRaftClusterCommits(t, implInMem)
+}
+
+// raftCheckProposals is how many proposals of each size
+// checkRaftClusterCommits makes.
+const raftCheckProposals = 600
+
+// checkRaftClusterCommits runs a cluster of impl with 8 clients through
+// raftCheckProposals proposals of each size and checks the outcome; it
+// returns the cluster, which stops at cleanup.
+func checkRaftClusterCommits(t *testing.T, impl string) *benchCluster {
+	t.Helper()
+	c := startBenchCluster(t, impl, benchClusterConfig{nodes: raftBenchNodes, clients: 8, keep: 64})
+	for _, size := range raftBenchSizes() {
+		lat, err := c.propose(raftCheckProposals, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lat) != raftCheckProposals || slices.Min(lat) <= 0 {
+			t.Fatalf("size %d: %d latencies (least %v), want %d positive", size, len(lat), slices.Min(lat), raftCheckProposals)
+		}
+	}
+	want := c.leader().applied.Load()
+	waitFor(t, 10*time.Second, "every node applying as far as the leader", func() bool {
+		for _, n := range c.nodes {
+			if n.applied.Load() < want {
+				return false
+			}
+		}
+		return true
+	})
+	if err := c.failure(); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := c.leader().storage.FirstIndex(); first <= 1 {
+		t.Errorf("leader's log starts at %d after %d entries: never compacted", first, want)
+	}
+	return c
 }

@@ -42,7 +42,7 @@ func familyMetrics() map[string][]metric {
 			{label: "p50 Propose→apply", unit: "p50-ns", lower: true},
 			{label: "p99 Propose→apply", unit: "p99-ns", lower: true},
 			{label: "CPU/commit", unit: "cpu-ns/op", lower: true,
-				parts: []part{{"raft", "raft-cpu-ns/op"}, {"transports", "transport-cpu-ns/op"}}},
+				parts: []part{{"raft", "raft-cpu-ns/op"}, {"Step", "step-cpu-ns/op"}, {"transports", "transport-cpu-ns/op"}}},
 		},
 		"HeartbeatUnderLoad": {
 			{label: "p50 RTT", unit: "p50-ns", lower: true},

@@ -149,16 +149,23 @@ func (up *extUpload) start() int64 {
 	return up.offset
 }
 
-// extend turns req into an extended POST: its headers say where the body
-// starts in the DB, its trailer carries the whole DB's SHA-256, and the
-// receiver's keep-alives let the sender wait for the answer with the plain
-// stall timeout.
-func (up *extUpload) extend(req *http.Request, body *sendBody, o snapOffer, cfg snapshotSettings) {
+// body wraps the upload's plain DB body into one that hashes the DB from
+// up.offset on, going on from up.sum, on a pipe of its own that the
+// caller must stop.
+func (up *extUpload) body(plain *sendBody, o snapOffer) *extSendBody {
+	return &extSendBody{sendBody: plain, pipe: startHashPipe(up.sum, o.size-up.offset)}
+}
+
+// extend turns req, whose body ends with body, into an extended POST: its
+// headers say where the body starts in the DB, its trailer carries the
+// whole DB's SHA-256, and the receiver's keep-alives let the sender wait
+// for the answer with the plain stall timeout.
+func (up *extUpload) extend(req *http.Request, body *extSendBody, o snapOffer, cfg snapshotSettings) {
 	h := req.Header
 	h.Set(hdrSnapExt, snapExtVersion)
 	h.Set(hdrSnapSize, strconv.FormatInt(o.size, 10))
 	h.Set(hdrSnapOffset, strconv.FormatInt(up.offset, 10))
 	req.Trailer = http.Header{http.CanonicalHeaderKey(hdrSnapSum): nil}
-	body.sum, body.trailer = up.sum, req.Trailer
+	body.trailer = req.Trailer
 	body.answerWait = cfg.stallTimeout
 }

@@ -135,15 +135,22 @@ func (s *snapshotSender) upload(ctx context.Context, u url.URL, envelope []byte,
 	defer tr.end()
 	body := &sendBody{ctx: reqCtx, r: db, cap: s.env.snapshots.sendCap, watch: watch, tr: tr,
 		answerWait: cfg.answerAllowance(o.size)}
+	var dbBody io.Reader = body
+	var ext *extSendBody
+	if up != nil {
+		ext = up.body(body, o)
+		defer ext.pipe.stop()
+		dbBody = ext
+	}
 	// io.MultiReader hides the length, so the body goes out chunked, as
 	// etcd sends it.
 	req, err := s.env.newPostRequest(watch.traced(reqCtx), u, RaftSnapshotPrefix, contentTypeOctetStream,
-		io.MultiReader(bytes.NewReader(envelope), body), -1)
+		io.MultiReader(bytes.NewReader(envelope), dbBody), -1)
 	if err != nil {
 		return err
 	}
-	if up != nil {
-		up.extend(req, body, o, cfg)
+	if ext != nil {
+		up.extend(req, ext, o, cfg)
 	}
 	err = s.env.doPost(watchedRoundTripper{rt: s.env.snapshotRt, watch: watch}, req, s.peerID)
 	if err != nil && errors.Is(context.Cause(reqCtx), errSnapshotStalled) {

@@ -2,7 +2,6 @@ package rafthttp
 
 import (
 	"context"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"time"
@@ -50,6 +49,7 @@ func (b *sendBody) moved(n int) {
 type extSendBody struct {
 	*sendBody
 	pipe    *hashPipe
+	kind    snapSum
 	trailer http.Header
 }
 
@@ -108,7 +108,7 @@ func (b *extSendBody) end() error {
 	if err != nil {
 		return err
 	}
-	b.trailer.Set(hdrSnapSum, hex.EncodeToString(sum.Sum(nil)))
+	b.trailer.Set(b.kind.trailer(), b.kind.format(sum.Sum(nil)))
 	b.watch.widen(b.answerWait)
 	return nil
 }

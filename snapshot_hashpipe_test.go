@@ -72,23 +72,25 @@ func hpReaders(data []byte) map[string]io.Reader {
 var hpSizes = []int{0, 1, 5000, hashPipeBufSize - 1, hashPipeBufSize, hashPipeBufSize + 1,
 	hashPipeBuffers*hashPipeBufSize + 5, 3*hashPipeBuffers*hashPipeBufSize + 12345}
 
-// The receiver's copy writes every byte once, in order, and its hash is
-// the one-shot SHA-256 of the whole, however the reads fall.
+// The receiver's copy writes every byte once, in order, and its checksum
+// is the one-shot checksum of the whole, however the reads fall.
 func TestHashedCopyMatchesOneShot(t *testing.T) {
 	for _, size := range hpSizes {
 		data := hpPattern(size)
-		want := sha256.Sum256(data)
-		for name, r := range hpReaders(data) {
-			var dst bytes.Buffer
-			h := sha256.New()
-			if err := hashedCopy(&dst, h, r, int64(size)); err != nil {
-				t.Fatalf("size %d, %s: %v", size, name, err)
-			}
-			if !bytes.Equal(dst.Bytes(), data) {
-				t.Errorf("size %d, %s: wrote %d bytes, not the body", size, name, dst.Len())
-			}
-			if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
-				t.Errorf("size %d, %s: hash %x, want %x", size, name, got, want)
+		for _, sum := range []snapSum{snapSumSHA256, snapSumCRC32C} {
+			want := fuzzSum(sum, data)
+			for name, r := range hpReaders(data) {
+				var dst bytes.Buffer
+				h := sum.newHash()
+				if err := hashedCopy(&dst, h, r, int64(size)); err != nil {
+					t.Fatalf("size %d, %s, %s: %v", size, sum, name, err)
+				}
+				if !bytes.Equal(dst.Bytes(), data) {
+					t.Errorf("size %d, %s, %s: wrote %d bytes, not the body", size, sum, name, dst.Len())
+				}
+				if got := sum.format(h.Sum(nil)); got != want {
+					t.Errorf("size %d, %s, %s: checksum %s, want %s", size, sum, name, got, want)
+				}
 			}
 		}
 	}
@@ -137,7 +139,7 @@ func TestHashedCopyCutIsResumable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := sumOfState(state), sha256.Sum256(data[:cut]); !bytes.Equal(got, want[:]) {
+		if got, want := snapSumSHA256.sumOfState(state), sha256.Sum256(data[:cut]); !bytes.Equal(got, want[:]) {
 			t.Errorf("cut at %d: saved state sums to %x, want the %d bytes written: %x", cut, got, cut, want)
 		}
 	}

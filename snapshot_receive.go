@@ -2,7 +2,6 @@ package rafthttp
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding"
 	"errors"
 	"fmt"
@@ -51,12 +50,12 @@ func (ps *partialStore) claim(key partialKey, offset int64) (*partialHandle, err
 		if err != nil {
 			return nil, err
 		}
-		return ps.busyLocked(&partial{key: key, name: db.Name()}, db, sha256.New()), nil
+		return ps.busyLocked(&partial{key: key, name: db.Name()}, db, key.offer.sum.newHash()), nil
 	}
 	if old == nil || old.busy || old.key != key || old.n != offset {
 		return nil, errSnapResumeGone
 	}
-	h, err := restoreHash(old.state)
+	h, err := key.offer.sum.restore(old.state)
 	if err != nil {
 		ps.dropLocked(old)
 		return nil, errSnapResumeGone
@@ -141,9 +140,9 @@ func readBuf(r io.Reader, buf []byte) (n int, err error) {
 	return n, err
 }
 
-// verify compares the DB's SHA-256 with the hex sum the sender trailed.
+// verify compares the DB's checksum with the one the sender trailed.
 func (ph *partialHandle) verify(trailer string) error {
-	want, err := parseSum(trailer)
+	want, err := ph.p.key.offer.sum.parse(trailer)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapChecksum, err)
 	}
@@ -250,7 +249,7 @@ func keepAlive(w http.ResponseWriter, interval time.Duration, work func() error)
 }
 
 // saveExt receives the DB bytes of an extended POST into a partial file,
-// resuming at up.offset, checks the whole DB's SHA-256 against the
+// resuming at up.offset, checks the whole DB's checksum against the
 // trailer and installs it. It returns the DB's size, or answers and
 // returns false.
 func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *recvBody, e *env,
@@ -274,7 +273,7 @@ func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *
 	}
 	err = ph.copyFrom(body, up.size-up.offset)
 	if err == nil {
-		err = ph.verify(r.Trailer.Get(hdrSnapSum))
+		err = ph.verify(r.Trailer.Get(key.offer.sum.trailer()))
 	}
 	if err != nil {
 		h.failExt(w, e, ph, key, err, lg)

@@ -90,7 +90,9 @@ func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 		db = m.ReadCloser
 	}
 	meta := m.GetSnapshot().GetMetadata()
-	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message))}
+	// A rafthttp receiver gets asked for CRC-32C (snapSum says why).
+	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message)),
+		sum: snapSumCRC32C}
 	u := s.picker.pick()
 	up, err := s.negotiate(ctx, u, o, db)
 	if err == nil {

@@ -6,23 +6,23 @@ import (
 	"sync"
 )
 
-// Hashing a snapshot's DB costs about as much CPU as moving it: SHA-256
-// runs at some 1.3 GB/s per core with SHA-NI, about the rate at which
-// loopback TCP and the page cache move bytes. Done inside the loop that
-// reads and writes them, every byte waits for the hash on each side and a
-// transfer runs at half speed. A hashPipe hashes on its own goroutine
+// Checksummed inside the loop that reads and writes them, a snapshot's
+// bytes each wait for the checksum on both sides. With SHA-256, at some
+// 1.3 GB/s per core with SHA-NI (about the rate at which loopback TCP and
+// the page cache move bytes), that halved a transfer; CRC-32C costs far
+// less but would still be serial. A hashPipe hashes on its own goroutine
 // instead: the I/O loop fills a buffer, hands it over and goes on with the
 // next one while the last is hashed.
 
 const (
-	// hashPipeBuffers bounds how far hashing may lag behind the I/O: two
-	// would do if both stages ran at an even pace; the others absorb
-	// the jitter of socket reads and of the scheduler.
-	hashPipeBuffers = 4
-	// hashPipeBufSize is one buffer: large enough that a read or write
-	// and the hand-over to the hasher are cheap per byte, small enough
-	// that the buffers of a sender and a receiver together stay near
-	// 1 MiB.
+	// hashPipeBuffers bounds how far hashing may lag behind the I/O: one
+	// buffer is hashed while the next is filled. More absorbed no jitter
+	// that showed in BenchmarkSnapshot, and cost memory.
+	hashPipeBuffers = 2
+	// hashPipeBufSize is one buffer, and the chunk size of an extended
+	// upload: large enough that a read or write, a chunk header and the
+	// hand-over to the hasher are cheap per byte, small enough that a
+	// sender's and a receiver's buffers stay within 512 KiB together.
 	hashPipeBufSize = 128 << 10
 )
 

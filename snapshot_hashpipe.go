@@ -44,15 +44,15 @@ type hashPipe struct {
 	stopc chan struct{} // closed by stop
 
 	// Owned by the producer:
-	allocated int // buffers made so far, at most hashPipeBuffers
+	allocated int  // buffers made so far, at most hashPipeBuffers
+	finished  bool // finish was called: work is closed
 
 	// Owned by the goroutine until wg.Wait returns:
 	h       hash.Hash
 	drained bool // every queued byte was hashed
 
-	wg         sync.WaitGroup
-	stopOnce   sync.Once
-	finishOnce sync.Once
+	wg       sync.WaitGroup
+	stopOnce sync.Once
 }
 
 // startHashPipe starts hashing into h the bytes of a stream of at most
@@ -110,6 +110,9 @@ func (p *hashPipe) buf() ([]byte, error) {
 // may go on reading b (to write it elsewhere) but must not change it; the
 // buffer comes back from buf once hashed.
 func (p *hashPipe) put(b []byte) error {
+	if p.finished {
+		return errHashPipeStopped
+	}
 	select {
 	case <-p.stopc: // even if work has room: nobody is hashing
 		return errHashPipeStopped
@@ -131,7 +134,10 @@ func (p *hashPipe) put(b []byte) error {
 // returns the hash. The producer calls it after its last put. It fails if
 // the pipe was stopped first.
 func (p *hashPipe) finish() (hash.Hash, error) {
-	p.finishOnce.Do(func() { close(p.work) })
+	if !p.finished {
+		p.finished = true
+		close(p.work)
+	}
 	p.wg.Wait()
 	if !p.drained {
 		return nil, errHashPipeStopped

@@ -356,3 +356,31 @@ func (h *hpGatedHash) Write(p []byte) (int, error) {
 	<-h.gate
 	return h.Hash.Write(p)
 }
+
+// Once finished, the pipe refuses more bytes rather than hash them into
+// a checksum already handed out.
+func TestHashPipePutAfterFinish(t *testing.T) {
+	hpNoLeaks(t)
+	p := startHashPipe(sha256.New(), 10)
+	b, err := p.buf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.put(append(b[:0], "abc"...)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := p.finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256.Sum256([]byte("abc")); !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Errorf("finish gave %x, want %x", h.Sum(nil), want)
+	}
+	if err := p.put([]byte("d")); !errors.Is(err, errHashPipeStopped) {
+		t.Errorf("put after finish = %v, want %v", err, errHashPipeStopped)
+	}
+	if _, err := p.finish(); err != nil {
+		t.Errorf("second finish = %v", err)
+	}
+	p.stop()
+}

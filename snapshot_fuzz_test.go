@@ -28,29 +28,40 @@ const fuzzMaxPartials = 2
 var errFuzzCut = errors.New("connection cut")
 
 // FuzzSnapshotExtReceive sends extended snapshot POSTs with arbitrary
-// size and offset headers, DB bytes, checksum trailer, and possibly a cut
-// at the end. Whatever arrives: no panic; a 204 only for a DB whose
-// SHA-256 is the trailer's, installed whole; a cut leaves at most the bytes
-// sent, in at most fuzzMaxPartials files; nothing else is left behind.
+// checksum, size and offset headers, DB bytes, checksum trailer, and
+// possibly a cut at the end. Whatever arrives: no panic; a 204 only for a
+// DB whose checksum (the one the header names) is the trailer's, installed
+// whole; a cut leaves at most the bytes sent, in at most fuzzMaxPartials
+// files; nothing else is left behind.
 func FuzzSnapshotExtReceive(f *testing.F) {
-	f.Add("3", "0", []byte("abc"), hex.EncodeToString(sha256.New().Sum(nil)), false)
+	f.Add("", "3", "0", []byte("abc"), hex.EncodeToString(sha256.New().Sum(nil)), false)
 	sum := sha256.Sum256([]byte("abc"))
-	f.Add("3", "0", []byte("abc"), hex.EncodeToString(sum[:]), false)
-	f.Add("1000", "0", []byte("abc"), "", true)
-	f.Add("3", "2", []byte("c"), "", false)
-	f.Add("-1", "x", []byte(""), "zz", true)
+	f.Add("", "3", "0", []byte("abc"), hex.EncodeToString(sum[:]), false)
+	f.Add("crc32c", "3", "0", []byte("abc"), fuzzSum(snapSumCRC32C, []byte("abc")), false)
+	f.Add("crc32c", "3", "0", []byte("abd"), fuzzSum(snapSumCRC32C, []byte("abc")), false)
+	f.Add("md5", "3", "0", []byte("abc"), "", false)
+	f.Add("", "1000", "0", []byte("abc"), "", true)
+	f.Add("crc32c", "3", "2", []byte("c"), "", false)
+	f.Add("", "-1", "x", []byte(""), "zz", true)
 	tm := fuzzStartPartialTransport(f)
 	var index atomic.Uint64
 	var maxSent atomic.Int64 // the largest DB body sent so far
-	f.Fuzz(func(t *testing.T, size, offset string, db []byte, trailer string, cut bool) {
+	f.Fuzz(func(t *testing.T, checksum, size, offset string, db []byte, trailer string, cut bool) {
 		i := index.Add(1)
 		for n := int64(len(db)); n > maxSent.Load(); {
 			maxSent.CompareAndSwap(maxSent.Load(), n)
 		}
-		rec := fuzzPostExt(t, tm, i, size, offset, db, trailer, cut)
-		fuzzCheckExtOutcome(t, tm, i, rec.Code, db, trailer)
+		rec := fuzzPostExtSum(t, tm, i, checksum, size, offset, db, trailer, cut)
+		fuzzCheckExtOutcome(t, tm, i, rec.Code, checksum, db, trailer)
 		fuzzCheckPartials(t, tm.tr.Snapshotter.Dir(), maxSent.Load())
 	})
+}
+
+// fuzzSum is db's checksum in hex.
+func fuzzSum(sum snapSum, db []byte) string {
+	h := sum.newHash()
+	h.Write(db)
+	return sum.format(h.Sum(nil))
 }
 
 // fuzzStartPartialTransport is goldenStartTransport with a small bound on
@@ -67,8 +78,17 @@ func fuzzStartPartialTransport(tb testing.TB) *goldenMember {
 	return &goldenMember{tr: tr, raft: r, handler: tr.Handler()}
 }
 
-// fuzzPostExt posts an extended snapshot of index from member a.
+// fuzzPostExt posts an extended snapshot of index from member a, with
+// SHA-256.
 func fuzzPostExt(t *testing.T, tm *goldenMember, index uint64, size, offset string, db []byte, trailer string, cut bool) *httptest.ResponseRecorder {
+	return fuzzPostExtSum(t, tm, index, "", size, offset, db, trailer, cut)
+}
+
+// fuzzPostExtSum posts an extended snapshot of index from member a whose
+// hdrSnapChecksum is checksum (none if empty); the trailer goes where that
+// checksum's belongs, or where SHA-256's does if it is unknown.
+func fuzzPostExtSum(t *testing.T, tm *goldenMember, index uint64, checksum, size, offset string, db []byte,
+	trailer string, cut bool) *httptest.ResponseRecorder {
 	m := &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: proto.Uint64(0xa), To: proto.Uint64(0xb),
 		Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(1)}}}
 	env, err := appendMessageFrame(nil, m)
@@ -85,7 +105,11 @@ func fuzzPostExt(t *testing.T, tm *goldenMember, index uint64, size, offset stri
 		hdrSnapSize: size, hdrSnapOffset: offset} {
 		req.Header.Set(k, v)
 	}
-	req.Trailer = http.Header{http.CanonicalHeaderKey(hdrSnapSum): {trailer}}
+	if checksum != "" {
+		req.Header.Set(hdrSnapChecksum, checksum)
+	}
+	sum, _ := parseSnapSum(checksum)
+	req.Trailer = http.Header{http.CanonicalHeaderKey(sum.trailer()): {trailer}}
 	rec := httptest.NewRecorder()
 	tm.handler.ServeHTTP(rec, req)
 	return rec
@@ -97,14 +121,14 @@ type iotestErrReader struct{ err error }
 func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }
 
 // fuzzCheckExtOutcome checks the reply and the snapshot directory.
-func fuzzCheckExtOutcome(t *testing.T, tm *goldenMember, index uint64, code int, db []byte, trailer string) {
+func fuzzCheckExtOutcome(t *testing.T, tm *goldenMember, index uint64, code int, checksum string, db []byte, trailer string) {
 	dir := tm.tr.Snapshotter.Dir()
 	dbName := filepath.Join(dir, snapDBName(index))
-	sum := sha256.Sum256(db)
 	switch code {
 	case http.StatusNoContent:
-		if !strings.EqualFold(trailer, hex.EncodeToString(sum[:])) {
-			t.Fatalf("204 for a DB whose sha256 %x is not the trailer's %q", sum, trailer)
+		sum, known := parseSnapSum(checksum)
+		if want := fuzzSum(sum, db); !known || !strings.EqualFold(trailer, want) {
+			t.Fatalf("204 for a DB whose %q checksum %s is not the trailer's %q", checksum, want, trailer)
 		}
 		got, err := os.ReadFile(dbName)
 		if err != nil || !bytes.Equal(got, db) {
@@ -145,12 +169,14 @@ func fuzzCheckPartials(t *testing.T, dir string, maxBody int64) {
 // FuzzSnapshotExtHeaders checks the extension's header parsers against
 // strconv: no panic, and what they accept is within range.
 func FuzzSnapshotExtHeaders(f *testing.F) {
-	f.Add("1", "7", "3", "4096", "100", strings.Repeat("ab", 32))
-	f.Add("2", "-1", "x", "1e9", "99999999999999999999", "zz")
-	f.Fuzz(func(t *testing.T, ext, index, term, size, offset, prefix string) {
+	f.Add("1", "", "7", "3", "4096", "100", strings.Repeat("ab", 32))
+	f.Add("1", "crc32c", "7", "3", "4096", "100", "0a0b0c0d")
+	f.Add("2", "sha1", "-1", "x", "1e9", "99999999999999999999", "zz")
+	f.Fuzz(func(t *testing.T, ext, checksum, index, term, size, offset, prefix string) {
 		h := http.Header{}
-		for k, v := range map[string]string{hdrSnapExt: ext, hdrSnapIndex: index, hdrSnapTerm: term,
-			hdrSnapSize: size, hdrSnapOffset: offset, hdrSnapPrefix: prefix} {
+		for k, v := range map[string]string{hdrSnapExt: ext, hdrSnapChecksum: checksum, hdrSnapIndex: index,
+			hdrSnapTerm: term, hdrSnapSize: size, hdrSnapOffset: offset, hdrSnapPrefix: prefix,
+			hdrSnapPrefixCRC32C: prefix} {
 			h.Set(k, v)
 		}
 		fuzzCheckOffer(t, h)
@@ -158,8 +184,10 @@ func FuzzSnapshotExtHeaders(f *testing.F) {
 		if ok && err == nil && (up.size < 0 || up.offset < 0 || up.offset > up.size) {
 			t.Fatalf("upload %+v out of range", up)
 		}
-		held, ok, err := parseSnapHeld(&http.Response{StatusCode: http.StatusOK, Header: h}, 1<<40)
-		if ok && err == nil && (held.offset < 0 || held.offset > 1<<40 || (held.offset > 0 && len(held.prefix) != 32)) {
+		o := snapOffer{size: 1 << 40, sum: snapSumCRC32C}
+		held, ok, err := parseSnapHeld(&http.Response{StatusCode: http.StatusOK, Header: h}, o)
+		if ok && err == nil && (held.offset < 0 || held.offset > o.size ||
+			(held.offset > 0 && len(held.prefix) != held.sum.newHash().Size())) {
 			t.Fatalf("held %+v out of range", held)
 		}
 	})

@@ -2,7 +2,6 @@ package rafthttp
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding"
 	"errors"
 	"fmt"
@@ -51,12 +50,12 @@ func (ps *partialStore) claim(key partialKey, offset int64) (*partialHandle, err
 		if err != nil {
 			return nil, err
 		}
-		return ps.busyLocked(&partial{key: key, name: db.Name()}, db, sha256.New()), nil
+		return ps.busyLocked(&partial{key: key, name: db.Name()}, db, key.offer.sum.newHash()), nil
 	}
 	if old == nil || old.busy || old.key != key || old.n != offset {
 		return nil, errSnapResumeGone
 	}
-	h, err := restoreHash(old.state)
+	h, err := key.offer.sum.restore(old.state)
 	if err != nil {
 		ps.dropLocked(old)
 		return nil, errSnapResumeGone
@@ -79,20 +78,45 @@ func (ps *partialStore) busyLocked(p *partial, db *snap.PartialDB, h hash.Hash) 
 }
 
 // copyFrom writes exactly want bytes of r into the partial DB, hashing
-// them. A read error leaves what was written resumable; the other
-// errors (errSnapBodyLength, errSnapWrite) do not.
+// them. A read error leaves what was written resumable; the other errors
+// (errSnapBodyLength, errSnapWrite) do not.
 func (ph *partialHandle) copyFrom(r io.Reader, want int64) error {
-	buf := make([]byte, 64<<10)
+	return hashedCopy(ph.db, ph.hash, r, want)
+}
+
+// hashedCopy copies exactly want bytes of r to dst and into h, which
+// hashes each buffer on a hashPipe while the next one is read and
+// written. Whatever the outcome, h has taken in exactly the bytes dst
+// accepted when it returns, unless writing failed (errSnapWrite). A body
+// longer or shorter than want fails with errSnapBodyLength.
+func hashedCopy(dst io.Writer, h hash.Hash, r io.Reader, want int64) error {
+	pipe := startHashPipe(h, want)
+	err := pipedCopy(pipe, dst, r, want)
+	if _, ferr := pipe.finish(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// pipedCopy is hashedCopy's loop: each buffer is written, then queued for
+// hashing, so the bytes hashed are always those written.
+func pipedCopy(pipe *hashPipe, dst io.Writer, r io.Reader, want int64) error {
 	lr := io.LimitReader(r, min(want, math.MaxInt64-1)+1)
 	for got := int64(0); ; {
-		n, rerr := lr.Read(buf)
+		buf, err := pipe.buf()
+		if err != nil {
+			return err
+		}
+		n, rerr := readBuf(lr, buf)
 		if got += int64(n); got > want {
 			return errSnapBodyLength
 		}
-		if _, err := ph.db.Write(buf[:n]); err != nil {
+		if _, err := dst.Write(buf[:n]); err != nil {
 			return fmt.Errorf("%w: %w", errSnapWrite, err)
 		}
-		ph.hash.Write(buf[:n])
+		if err := pipe.put(buf[:n]); err != nil {
+			return err
+		}
 		switch {
 		case rerr == io.EOF && got < want:
 			return errSnapBodyLength
@@ -104,9 +128,21 @@ func (ph *partialHandle) copyFrom(r io.Reader, want int64) error {
 	}
 }
 
-// verify compares the DB's SHA-256 with the hex sum the sender trailed.
+// readBuf fills buf from r and stops early only at an error, which it
+// returns unchanged: a cut body must not pass for a short one, as it
+// would through io.ReadFull's io.ErrUnexpectedEOF.
+func readBuf(r io.Reader, buf []byte) (n int, err error) {
+	for n < len(buf) && err == nil {
+		var k int
+		k, err = r.Read(buf[n:])
+		n += k
+	}
+	return n, err
+}
+
+// verify compares the DB's checksum with the one the sender trailed.
 func (ph *partialHandle) verify(trailer string) error {
-	want, err := parseSum(trailer)
+	want, err := ph.p.key.offer.sum.parse(trailer)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapChecksum, err)
 	}
@@ -213,7 +249,7 @@ func keepAlive(w http.ResponseWriter, interval time.Duration, work func() error)
 }
 
 // saveExt receives the DB bytes of an extended POST into a partial file,
-// resuming at up.offset, checks the whole DB's SHA-256 against the
+// resuming at up.offset, checks the whole DB's checksum against the
 // trailer and installs it. It returns the DB's size, or answers and
 // returns false.
 func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *recvBody, e *env,
@@ -237,7 +273,7 @@ func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *
 	}
 	err = ph.copyFrom(body, up.size-up.offset)
 	if err == nil {
-		err = ph.verify(r.Trailer.Get(hdrSnapSum))
+		err = ph.verify(r.Trailer.Get(key.offer.sum.trailer()))
 	}
 	if err != nil {
 		h.failExt(w, e, ph, key, err, lg)

@@ -2,9 +2,6 @@ package rafthttp
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding"
-	"hash"
 	"sync"
 	"time"
 
@@ -39,7 +36,8 @@ type partial struct {
 	key  partialKey
 	name string // file name for snap.OpenPartial
 	n    int64  // durable bytes in the file
-	// state is the SHA-256 state after the first n bytes.
+	// state is the checksum's state after the first n bytes
+	// (key.offer.sum's hash, MarshalBinary).
 	state []byte
 	busy  bool
 	// released is closed when the transfer that made it busy ends.
@@ -113,7 +111,7 @@ func (ps *partialStore) held(ctx context.Context, key partialKey, wait time.Dura
 			}
 			return snapHeld{}
 		case !p.busy:
-			return snapHeld{offset: p.n, prefix: sumOfState(p.state)}
+			return snapHeld{offset: p.n, prefix: key.offer.sum.sumOfState(p.state)}
 		}
 		released := p.released
 		ps.mu.Unlock()
@@ -207,19 +205,4 @@ func (ps *partialStore) disarmLocked() {
 		ps.expiring.Done()
 	}
 	ps.expiry = nil
-}
-
-// sumOfState is the SHA-256 of the bytes hashed into a saved state.
-func sumOfState(state []byte) []byte {
-	h, err := restoreHash(state)
-	if err != nil {
-		return nil
-	}
-	return h.Sum(nil)
-}
-
-// restoreHash rebuilds a SHA-256 from a saved state.
-func restoreHash(state []byte) (hash.Hash, error) {
-	h := sha256.New()
-	return h, h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 }

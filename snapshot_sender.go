@@ -90,7 +90,9 @@ func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 		db = m.ReadCloser
 	}
 	meta := m.GetSnapshot().GetMetadata()
-	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message))}
+	// A rafthttp receiver gets asked for CRC-32C (snapSum says why).
+	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message)),
+		sum: snapSumCRC32C}
 	u := s.picker.pick()
 	up, err := s.negotiate(ctx, u, o, db)
 	if err == nil {
@@ -135,15 +137,22 @@ func (s *snapshotSender) upload(ctx context.Context, u url.URL, envelope []byte,
 	defer tr.end()
 	body := &sendBody{ctx: reqCtx, r: db, cap: s.env.snapshots.sendCap, watch: watch, tr: tr,
 		answerWait: cfg.answerAllowance(o.size)}
+	var dbBody io.Reader = body
+	var ext *extSendBody
+	if up != nil {
+		ext = up.body(body, o)
+		defer ext.pipe.stop()
+		dbBody = ext
+	}
 	// io.MultiReader hides the length, so the body goes out chunked, as
 	// etcd sends it.
 	req, err := s.env.newPostRequest(watch.traced(reqCtx), u, RaftSnapshotPrefix, contentTypeOctetStream,
-		io.MultiReader(bytes.NewReader(envelope), body), -1)
+		io.MultiReader(bytes.NewReader(envelope), dbBody), -1)
 	if err != nil {
 		return err
 	}
-	if up != nil {
-		up.extend(req, body, o, cfg)
+	if ext != nil {
+		up.extend(req, ext, o, cfg)
 	}
 	err = s.env.doPost(watchedRoundTripper{rt: s.env.snapshotRt, watch: watch}, req, s.peerID)
 	if err != nil && errors.Is(context.Cause(reqCtx), errSnapshotStalled) {

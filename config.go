@@ -52,8 +52,9 @@ type Limits struct {
 	// SnapshotStallTimeout is how long a snapshot transfer may go without
 	// a byte moving before either side gives up on it (30 s; etcd: 5 s
 	// per read on the receiver, no bound on the sender). A transfer is
-	// never cut for its total duration. It also bounds each write of the
-	// snapshot upload. See docs/snapshots.md.
+	// never cut for its total duration. Each write of a snapshot upload
+	// may block for a quarter more than it, a backstop behind the stall
+	// watch. See docs/snapshots.md.
 	SnapshotStallTimeout time.Duration
 	// SnapshotSendBytesPerSecond caps the DB bytes per second of all
 	// snapshot uploads of this Transport together (no cap, as etcd), so

@@ -69,13 +69,15 @@ func newPipelineRoundTripper(info transport.TLSInfo, dial transport.DialFunc) (*
 //     etcd means to do this, but its deadlines are never installed.
 //   - pipeline: keep-alive, write deadlines, and the reply must start within
 //     the read timeout, so a half-open peer cannot hold a worker forever.
-//   - snapshots: keep-alive, and each write may block for the snapshot
-//     stall timeout; the sender's stall watch bounds the rest.
+//   - snapshots: keep-alive, and each write may block for a quarter more
+//     than the snapshot stall timeout: a backstop, so that the sender's
+//     stall watch, which bounds the rest, is what ends a transfer that
+//     stops moving, and reports it as stalled.
 //
 // Stream and pipeline connections bound unacknowledged data by the write
 // timeout in the kernel too (withUserTimeout); snapshot connections by the
-// snapshot stall timeout, so a link that pauses for less than that keeps
-// its transfer. All count TLS rejections on the Transport's Registerer
+// same backstop, so a link that pauses for less than the stall timeout
+// keeps its transfer. All count TLS rejections on the Transport's Registerer
 // unless TLSInfo names its own.
 func (t *Transport) newRoundTrippers(cfg settings) (stream, pipeline, snapshot *http.Transport, err error) {
 	base, err := t.dialer()
@@ -99,8 +101,8 @@ func (t *Transport) newRoundTrippers(cfg settings) (stream, pipeline, snapshot *
 		return nil, nil, nil, err
 	}
 	pipeline.ResponseHeaderTimeout = cfg.readTimeout
-	stall := cfg.snapshot.stallTimeout
-	if snapshot, err = newPipelineRoundTripper(info, withDeadlines(withUserTimeout(base, stall), 0, stall)); err != nil {
+	backstop := cfg.snapshot.stallTimeout + cfg.snapshot.stallTimeout/4
+	if snapshot, err = newPipelineRoundTripper(info, withDeadlines(withUserTimeout(base, backstop), 0, backstop)); err != nil {
 		return nil, nil, nil, err
 	}
 	return stream, pipeline, snapshot, nil

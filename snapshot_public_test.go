@@ -1,12 +1,10 @@
 package rafthttp_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -120,28 +118,10 @@ func (p *pubPair) snapshotReports() []rafthttptest.SnapshotReport {
 	return p.c.Member(1).Recorder().SnapshotReports()
 }
 
-// pubWriteDB writes size pseudo-random bytes to a file in dir and returns
-// its path and SHA-256.
+// pubWriteDB is rafthttptest.WriteDBFile with the sum as a slice.
 func pubWriteDB(t testing.TB, dir string, size int64) (string, []byte) {
-	t.Helper()
-	path := filepath.Join(dir, "db")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sum := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
-	if _, err := io.CopyN(w, rand.NewChaCha8([32]byte{'s', 'n', 'a', 'p'}), size); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path, sum.Sum(nil)
+	path, sum := rafthttptest.WriteDBFile(t, dir, size)
+	return path, sum[:]
 }
 
 // pubCheckDB checks that dir holds exactly one file, the DB of the

@@ -3,12 +3,8 @@
 package rafthttptest
 
 import (
-	"bufio"
-	"crypto/sha256"
 	"io"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,7 +22,7 @@ import (
 // Built with the rafthttp_long tag (`make test-long`).
 func TestLongRaftClusterCatchUpOverFlakyLink(t *testing.T) {
 	const size = 1 << 30
-	path, sum := writeLongDB(t, size)
+	path, sum := WriteDBFile(t, t.TempDir(), size)
 	regs := map[types.ID]*prometheus.Registry{}
 	for id := types.ID(1); id <= 3; id++ {
 		regs[id] = prometheus.NewRegistry()
@@ -65,32 +61,6 @@ func TestLongRaftClusterCatchUpOverFlakyLink(t *testing.T) {
 		metricValue(t, regs[lead], "etcd_network_snapshot_send_bytes_total", to),
 		metricValue(t, regs[lead], "etcd_network_snapshot_send_bytes_total", to)/size,
 		metricValue(t, regs[lead], "etcd_network_snapshot_send_resumed_bytes_total", to), sum)
-}
-
-// writeLongDB writes size pseudo-random bytes to a file and returns its
-// path and SHA-256.
-func writeLongDB(t *testing.T, size int64) (string, [sha256.Size]byte) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "db")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if _, err := io.CopyN(w, rand.NewChaCha8([32]byte{'r', 'a', 'f', 't'}), size); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var sum [sha256.Size]byte
-	copy(sum[:], h.Sum(nil))
-	return path, sum
 }
 
 // receivedBytes is how much of the DB tr's receive in progress holds.

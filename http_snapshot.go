@@ -95,7 +95,7 @@ func (h *snapshotHandler) save(w http.ResponseWriter, r *http.Request, body *rec
 		return 0, false
 	}
 	if ext {
-		key := partialKey{from: from, offer: snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: up.size, sum: up.sum}}
+		key := partialKey{from: from, offer: snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: up.size}}
 		return h.saveExt(w, r, body, e, key, up, lg)
 	}
 	tr := e.snapshots.transfers.start(e, SnapshotReceiving, from, meta.GetIndex(), 0, -1)

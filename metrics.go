@@ -101,7 +101,7 @@ func (m *metrics) addSnapshotProgressMetrics(f *metricFactory) {
 	m.snapshotRecvResumedBytes = f.counterVec("snapshot_receive_resumed_bytes_total",
 		"Total number of snapshot DB bytes kept from cut transfers and resumed", "From")
 	m.snapshotRecvChecksumFailures = f.counterVec("snapshot_receive_checksum_failures",
-		"Total number of snapshot receives whose DB did not match the sender's SHA-256", "From")
+		"Total number of snapshot receives whose DB did not match the sender's checksum", "From")
 }
 
 // metricFactory creates etcd_network_* collectors and registers each one,

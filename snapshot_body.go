@@ -2,6 +2,7 @@ package rafthttp
 
 import (
 	"context"
+	"hash"
 	"io"
 	"net/http"
 	"time"
@@ -43,74 +44,61 @@ func (b *sendBody) moved(n int) {
 	}
 }
 
-// extSendBody is the DB part of an extended upload. It hashes the DB on a
-// hashPipe as it goes, and puts the whole DB's checksum in the trailer
-// once the DB is exhausted.
+// extUploadChunk is the size of the chunks an extended upload writes: large
+// enough that a read, a write, a chunk header and hashing are cheap per
+// byte (etcd's 32 KiB copies cost more), small enough to stay out of the
+// way of a small host's memory.
+const extUploadChunk = 128 << 10
+
+// extSendBody is the DB part of an extended upload. It hashes the DB as
+// it goes, and puts the whole DB's checksum in the trailer once the DB is
+// exhausted.
 type extSendBody struct {
 	*sendBody
-	pipe    *hashPipe
-	kind    snapSum
+	sum     hash.Hash
+	buf     []byte // WriteTo's, one per transfer
 	trailer http.Header
 }
 
 // WriteTo is how net/http's client copies the body (io.MultiReader passes
 // the call on): each read of the DB goes out as one chunk of up to
-// hashPipeBufSize bytes, straight from the buffer being hashed, where
-// Read would take etcd's 32 KiB copies.
+// extUploadChunk bytes from one buffer, where Read would take etcd's
+// 32 KiB copies.
 func (b *extSendBody) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
-		buf, err := b.pipe.buf()
-		if err != nil {
+		n, rerr := readCapped(b.ctx, b.cap, b.r, b.buf)
+		if _, err := w.Write(b.buf[:n]); err != nil {
 			return total, err
 		}
-		n, rerr := readCapped(b.ctx, b.cap, b.r, buf)
-		if err := b.pipe.put(buf[:n]); err != nil {
-			return total, err
-		}
-		if _, err := w.Write(buf[:n]); err != nil {
-			return total, err
-		}
+		b.sum.Write(b.buf[:n])
 		total += int64(n)
 		b.moved(n)
 		switch {
 		case rerr == io.EOF:
-			return total, b.end()
+			b.end()
+			return total, nil
 		case rerr != nil:
 			return total, rerr
 		}
 	}
 }
 
-// Read serves a client that does not use WriteTo, through the same pipe.
+// Read serves a client that does not use WriteTo.
 func (b *extSendBody) Read(p []byte) (int, error) {
-	buf, err := b.pipe.buf()
-	if err != nil {
-		return 0, err
-	}
-	n, rerr := readCapped(b.ctx, b.cap, b.r, p[:min(len(p), len(buf))])
-	if err := b.pipe.put(buf[:copy(buf, p[:n])]); err != nil {
-		return 0, err
-	}
+	n, rerr := readCapped(b.ctx, b.cap, b.r, p)
+	b.sum.Write(p[:n])
 	b.moved(n)
 	if rerr == io.EOF {
-		if err := b.end(); err != nil {
-			return n, err
-		}
+		b.end()
 	}
 	return n, rerr
 }
 
-// end sets the trailer once every byte is hashed, and gives the receiver
-// its allowance to answer.
-func (b *extSendBody) end() error {
-	sum, err := b.pipe.finish()
-	if err != nil {
-		return err
-	}
-	b.trailer.Set(b.kind.trailer(), b.kind.format(sum.Sum(nil)))
+// end sets the trailer and gives the receiver its allowance to answer.
+func (b *extSendBody) end() {
+	b.trailer.Set(hdrSnapSum, formatSnapSum(b.sum.Sum(nil)))
 	b.watch.widen(b.answerWait)
-	return nil
 }
 
 // recvBody is a snapshot request's body as the handler reads it: each read

@@ -1,7 +1,6 @@
 package rafthttp
 
 import (
-	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
 	"fmt"
@@ -9,102 +8,53 @@ import (
 	"hash/crc32"
 )
 
-// snapSum is a checksum the snapshot extension carries end to end. The
-// sender names the one it wants in its offer, and the receiver's answer
-// names the one it agrees to; a side that names none means SHA-256, the
-// extension's first checksum, so Transports from before CRC-32C still
-// verify and resume with ours, with SHA-256.
+// The snapshot extension checks every DB end to end with CRC-32C (the
+// Castagnoli CRC-32, hardware-accelerated on amd64 and arm64 at some
+// 10 GB/s, far faster than the bytes move). What the checksum is for is
+// accidental damage that TCP's own 16-bit checksum let through: a flipped
+// bit on a bad NIC, a torn or misplaced write, a resumed prefix that is
+// not the DB's. CRC-32C catches every error of up to 32 consecutive bits
+// and any other with probability 1 - 2^-32, as storage systems (iSCSI,
+// ext4 metadata, TiKV's and dragonboat's snapshots) rely on. It does not
+// authenticate: whoever can change the bytes can recompute it; TLS is
+// what protects against that.
 //
-// A sender asks for CRC-32C. SHA-256 costs about as much CPU as moving the
-// bytes (~1.3 GB/s per core with SHA-NI), once on each side, and on a
-// small host that halves the transfer rate; CRC-32C runs at ~10 GB/s. What
-// the checksum is for is accidental damage, after TCP's own 16-bit
-// checksum has let it through: a flipped bit on a bad NIC, a torn or
-// misplaced write, a resumed prefix that is not the DB's. CRC-32C catches
-// every error of up to 32 consecutive bits and any other with probability
-// 1 - 2^-32, as storage systems (iSCSI, ext4 metadata, TiKV's and
-// dragonboat's snapshots) rely on. Neither checksum authenticates:
-// whoever can change the bytes can recompute either; TLS is what protects
-// against that.
-type snapSum uint8
+// Offers and extended POSTs name it in hdrSnapChecksum, so that a later
+// checksum can be negotiated; today a side that names no other is one
+// that does not speak the extension.
 
-const (
-	// snapSumSHA256 is the zero value: what a peer that names no checksum
-	// means.
-	snapSumSHA256 snapSum = iota
-	// snapSumCRC32C is the Castagnoli CRC-32, hardware-accelerated on amd64
-	// (SSE 4.2) and arm64.
-	snapSumCRC32C
-)
+// snapSumName is CRC-32C's name in hdrSnapChecksum.
+const snapSumName = "crc32c"
 
-// String is the checksum's name in hdrSnapChecksum.
-func (s snapSum) String() string {
-	if s == snapSumCRC32C {
-		return "crc32c"
-	}
-	return "sha256"
+// newSnapHash returns a CRC-32C hash; crc32 keeps the Castagnoli table
+// once built, so making one is cheap.
+func newSnapHash() hash.Hash32 {
+	return crc32.New(crc32.MakeTable(crc32.Castagnoli))
 }
 
-// parseSnapSum reads a hdrSnapChecksum value; "" means SHA-256.
-func parseSnapSum(v string) (snapSum, bool) {
-	switch v {
-	case "", "sha256":
-		return snapSumSHA256, true
-	case "crc32c":
-		return snapSumCRC32C, true
-	}
-	return snapSumSHA256, false
-}
+// formatSnapSum renders a checksum as it travels: hex, as the hash's Sum
+// gives it (big-endian).
+func formatSnapSum(sum []byte) string { return hex.EncodeToString(sum) }
 
-// newHash returns a hash computing the checksum.
-func (s snapSum) newHash() hash.Hash {
-	if s == snapSumCRC32C {
-		return crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	}
-	return sha256.New()
-}
-
-// prefixHeader names the header of an offer's answer that carries the
-// checksum of the bytes held.
-func (s snapSum) prefixHeader() string {
-	if s == snapSumCRC32C {
-		return hdrSnapPrefixCRC32C
-	}
-	return hdrSnapPrefix
-}
-
-// trailer names the trailer of an extended POST that carries the whole
-// DB's checksum.
-func (s snapSum) trailer() string {
-	if s == snapSumCRC32C {
-		return hdrSnapSumCRC32C
-	}
-	return hdrSnapSum
-}
-
-// format renders a checksum as it travels: hex, as the hash's Sum gives it
-// (big-endian for the CRC).
-func (s snapSum) format(sum []byte) string { return hex.EncodeToString(sum) }
-
-// parse reads a checksum in hex.
-func (s snapSum) parse(v string) ([]byte, error) {
+// parseSnapSum reads a checksum in hex.
+func parseSnapSum(v string) ([]byte, error) {
 	b, err := hex.DecodeString(v)
-	if err != nil || len(b) != s.newHash().Size() {
-		return nil, fmt.Errorf("%w: %s checksum %q", errSnapExtHeader, s, v)
+	if err != nil || len(b) != crc32.Size {
+		return nil, fmt.Errorf("%w: checksum %q", errSnapExtHeader, v)
 	}
 	return b, nil
 }
 
-// restore rebuilds the hash from a state saved with MarshalBinary.
-func (s snapSum) restore(state []byte) (hash.Hash, error) {
-	h := s.newHash()
+// restoreSnapHash rebuilds the hash from a state saved with MarshalBinary.
+func restoreSnapHash(state []byte) (hash.Hash32, error) {
+	h := newSnapHash()
 	return h, h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
 }
 
 // sumOfState is the checksum of the bytes hashed into a saved state, or
 // nil if the state is not one.
-func (s snapSum) sumOfState(state []byte) []byte {
-	h, err := s.restore(state)
+func sumOfState(state []byte) []byte {
+	h, err := restoreSnapHash(state)
 	if err != nil {
 		return nil
 	}

@@ -3,8 +3,6 @@ package rafthttp
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -49,26 +47,21 @@ func (c *ckReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// The sender asks for CRC-32C and uses what the receiver agrees to: CRC-32C,
-// or SHA-256 from a receiver that names no checksum (one from before they
-// were named). An answer naming a checksum that was not offered is
-// malformed, and the snapshot goes out as etcd sends it.
+// The sender uses the extension only with a receiver whose answer names
+// CRC-32C; an answer that names no checksum or another one means the
+// receiver does not speak this extension, and the snapshot goes out as
+// etcd sends it: no extension header, no checksum, no trailer.
 func TestSnapshotChecksumNegotiation(t *testing.T) {
-	const size = 3*hashPipeBufSize + 5
+	const size = 3*extUploadChunk + 5
 	db := stPatternBytes(size)
-	crcSum := crc32.Checksum(db, crc32.MakeTable(crc32.Castagnoli))
-	shaSum := sha256.Sum256(db)
+	crcSum := fmt.Sprintf("%08x", crc32.Checksum(db, crc32.MakeTable(crc32.Castagnoli)))
 	for _, tt := range []struct {
-		name, echo     string
-		wantHeader     string // hdrSnapExt and hdrSnapChecksum of the POST
-		wantChecksum   string
-		trailer, value string
+		name, echo string
+		ext        bool // the POST is extended, with CRC-32C
 	}{
-		{name: "receiver agrees to crc32c", echo: "crc32c", wantHeader: snapExtVersion, wantChecksum: "crc32c",
-			trailer: hdrSnapSumCRC32C, value: fmt.Sprintf("%08x", crcSum)},
-		{name: "receiver names no checksum", wantHeader: snapExtVersion,
-			trailer: hdrSnapSum, value: hex.EncodeToString(shaSum[:])},
-		{name: "receiver names one not offered", echo: "md5"},
+		{name: "receiver names crc32c", echo: "crc32c", ext: true},
+		{name: "receiver names no checksum"},
+		{name: "receiver names another", echo: "sha256"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rcv := &ckReceiver{echo: tt.echo}
@@ -82,20 +75,19 @@ func TestSnapshotChecksumNegotiation(t *testing.T) {
 			}
 			rcv.mu.Lock()
 			defer rcv.mu.Unlock()
-			if got := rcv.header.Get(hdrSnapExt); got != tt.wantHeader {
-				t.Errorf("POST has %s %q, want %q", hdrSnapExt, got, tt.wantHeader)
+			want := map[string]string{hdrSnapExt: "", hdrSnapChecksum: "", hdrSnapSize: ""}
+			wantTrailer := ""
+			if tt.ext {
+				want = map[string]string{hdrSnapExt: snapExtVersion, hdrSnapChecksum: "crc32c", hdrSnapSize: strconv.Itoa(size)}
+				wantTrailer = crcSum
 			}
-			if got := rcv.header.Get(hdrSnapChecksum); got != tt.wantChecksum {
-				t.Errorf("POST has %s %q, want %q", hdrSnapChecksum, got, tt.wantChecksum)
+			for k, v := range want {
+				if got := rcv.header.Get(k); got != v {
+					t.Errorf("POST has %s %q, want %q", k, got, v)
+				}
 			}
-			for _, k := range []string{hdrSnapSum, hdrSnapSumCRC32C} {
-				want := ""
-				if k == tt.trailer {
-					want = tt.value
-				}
-				if got := rcv.trailer.Get(k); got != want {
-					t.Errorf("trailer %s = %q, want %q", k, got, want)
-				}
+			if got := rcv.trailer.Get(hdrSnapSum); got != wantTrailer || (!tt.ext && len(rcv.trailer) != 0) {
+				t.Errorf("trailer %v, want %s %q alone", rcv.trailer, hdrSnapSum, wantTrailer)
 			}
 			if !bytes.HasSuffix(rcv.body, db) {
 				t.Errorf("POST body does not end with the DB")
@@ -104,56 +96,94 @@ func TestSnapshotChecksumNegotiation(t *testing.T) {
 	}
 }
 
-// ckOffer is stOffer asking for checksum sum.
-func ckOffer(t *testing.T, tm *goldenMember, index uint64, size int, sum snapSum) http.Header {
-	t.Helper()
-	asking := *tm
-	asking.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		setSnapSum(r.Header, sum)
-		tm.handler.ServeHTTP(w, r)
-	})
-	return stOffer(t, &asking, index, size)
+// ckOfferAnswer sends tm an offer whose hdrSnapChecksum is checksum (none
+// if empty) and returns the answer's status.
+func ckOfferAnswer(tm *goldenMember, index uint64, size int, checksum string) int {
+	req := httptest.NewRequest(http.MethodGet, snapshotOfferPath, nil)
+	for k, v := range map[string]string{hdrServerFrom: "a", hdrServerVersion: defaultServerVersion,
+		hdrMinClusterVersion: defaultMinClusterVersion, hdrClusterID: "c1"} {
+		req.Header.Set(k, v)
+	}
+	snapOffer{index: index, term: 1, size: int64(size)}.setHeaders(req.Header)
+	req.Header.Del(hdrSnapChecksum)
+	if checksum != "" {
+		req.Header.Set(hdrSnapChecksum, checksum)
+	}
+	rec := httptest.NewRecorder()
+	tm.handler.ServeHTTP(rec, req)
+	return rec.Code
 }
 
-// A receiver keeps a cut CRC-32C transfer under that checksum: an offer
-// asking for it gets the held bytes' CRC in its own header, the resume
-// installs the DB only with the whole DB's CRC, and an offer with
-// another checksum cannot resume those bytes.
+// A receiver refuses, with 400, an offer or an extended POST that names no
+// checksum or one other than CRC-32C, and keeps nothing of such a POST.
+func TestSnapshotChecksumReceiverRefusesOthers(t *testing.T) {
+	tm := fuzzStartPartialTransport(t)
+	db := stPatternBytes(10000)
+	size := strconv.Itoa(len(db))
+	for i, checksum := range []string{"", "sha256", "CRC32C"} {
+		t.Run(fmt.Sprintf("%q", checksum), func(t *testing.T) {
+			index := uint64(10 + i)
+			if code := ckOfferAnswer(tm, index, len(db), checksum); code != http.StatusBadRequest {
+				t.Errorf("offer answered %d, want 400", code)
+			}
+			// A whole POST with CRC-32C's right trailer, and a cut one that
+			// would otherwise be kept.
+			for _, cut := range []bool{false, true} {
+				if rec := fuzzPostExtSum(t, tm, index, checksum, size, "0", db, fuzzSum(db), cut); rec.Code != http.StatusBadRequest {
+					t.Errorf("POST (cut %v) answered %d %q, want 400", cut, rec.Code, rec.Body.String())
+				}
+			}
+			if got := stPartials(t, tm.tr.Snapshotter.Dir()); len(got) != 0 {
+				t.Errorf("partials %v kept", got)
+			}
+			if code := ckOfferAnswer(tm, index, len(db), "crc32c"); code != http.StatusOK {
+				t.Errorf("crc32c offer answered %d", code)
+			}
+		})
+	}
+	ckCheckEmpty(t, tm.tr.Snapshotter.Dir())
+}
+
+// A receiver keeps a cut transfer with its CRC-32C: an offer gets the held
+// bytes' CRC, a resume with a wrong trailer is a checksum failure that
+// leaves no file, and one with the whole DB's CRC installs it.
 func TestSnapshotChecksumReceiverCRC32C(t *testing.T) {
 	tm := fuzzStartPartialTransport(t)
 	db := stPatternBytes(10000)
 	size := strconv.Itoa(len(db))
 	cut := func(index uint64) {
 		t.Helper()
-		if rec := fuzzPostExtSum(t, tm, index, "crc32c", size, "0", db[:4000], "", true); rec.Code != http.StatusInternalServerError {
+		if rec := fuzzPostExt(t, tm, index, size, "0", db[:4000], "", true); rec.Code != http.StatusInternalServerError {
 			t.Fatalf("cut answered %d", rec.Code)
 		}
 	}
 	cut(7)
-	held := ckOffer(t, tm, 7, len(db), snapSumCRC32C)
+	held := stOffer(t, tm, 7, len(db))
 	if got := held.Get(hdrSnapChecksum); got != "crc32c" {
 		t.Errorf("offer answered %s %q, want crc32c", hdrSnapChecksum, got)
 	}
-	if held.Get(hdrSnapOffset) != "4000" || held.Get(hdrSnapPrefixCRC32C) != fuzzSum(snapSumCRC32C, db[:4000]) ||
-		held.Get(hdrSnapPrefix) != "" {
-		t.Fatalf("offer answered %v, want 4000 bytes and their CRC-32C alone", held)
+	if held.Get(hdrSnapOffset) != "4000" || held.Get(hdrSnapPrefix) != fuzzSum(db[:4000]) {
+		t.Fatalf("offer answered %v, want 4000 bytes and their CRC-32C", held)
 	}
-	whole := fuzzSum(snapSumCRC32C, db)
-	if rec := fuzzPostExtSum(t, tm, 7, "crc32c", size, "4000", db[4000:], "00"+whole[2:], false); rec.Code != http.StatusBadRequest {
+	whole := fuzzSum(db)
+	if rec := fuzzPostExt(t, tm, 7, size, "4000", db[4000:], "00"+whole[2:], false); rec.Code != http.StatusBadRequest {
 		t.Fatalf("resume with a wrong CRC answered %d %q", rec.Code, rec.Body.String())
 	}
+	if got := stPartials(t, tm.tr.Snapshotter.Dir()); len(got) != 0 {
+		t.Fatalf("partials %v left after a checksum failure", got)
+	}
+	ckCheckEmpty(t, tm.tr.Snapshotter.Dir())
 	cut(7)
-	if rec := fuzzPostExtSum(t, tm, 7, "crc32c", size, "4000", db[4000:], whole, false); rec.Code != http.StatusNoContent {
+	if rec := fuzzPostExt(t, tm, 7, size, "4000", db[4000:], whole, false); rec.Code != http.StatusNoContent {
 		t.Fatalf("resume answered %d %q", rec.Code, rec.Body.String())
 	}
 	utCheckSavedDB(t, tm.tr.Snapshotter.Dir(), 7, db)
+}
 
-	cut(8)
-	held = ckOffer(t, tm, 8, len(db), snapSumSHA256)
-	if held.Get(hdrSnapOffset) != "0" || held.Get(hdrSnapChecksum) != "" {
-		t.Errorf("a SHA-256 offer over CRC-32C bytes answered %v, want offset 0 and no checksum named", held)
-	}
-	if got := stPartials(t, tm.tr.Snapshotter.Dir()); len(got) != 0 {
-		t.Errorf("partials %v left after the sender moved on to another checksum", got)
+// ckCheckEmpty fails unless dir holds no file at all.
+func ckCheckEmpty(t *testing.T, dir string) {
+	t.Helper()
+	if files := utDirFiles(t, dir); len(files) != 0 {
+		t.Fatalf("snapshot dir holds %v, want nothing", files)
 	}
 }

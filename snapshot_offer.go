@@ -45,7 +45,6 @@ func (h *snapshotOfferHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 	// A transfer of this DB still in progress here has lost its sender,
 	// which gave up at most a sixteenth of the stall timeout before we do.
 	held := e.snapshots.partials.held(r.Context(), partialKey{from: from, offer: o}, e.cfg.snapshot.stallTimeout/4)
-	held.sum = o.sum // we know every checksum parseSnapOffer lets through
 	held.setHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 }
@@ -53,7 +52,6 @@ func (h *snapshotOfferHandler) ServeHTTP(w http.ResponseWriter, r *http.Request)
 // extUpload is how a sender continues a DB through the extension.
 type extUpload struct {
 	offset int64
-	kind   snapSum // the checksum the receiver agreed to
 	// sum has hashed DB[:offset] and hashes the rest as it is sent.
 	sum hash.Hash
 }
@@ -79,7 +77,9 @@ func (s *snapshotSender) offer(ctx context.Context, u url.URL, o snapOffer) (hel
 	resp.Body.Close()
 	held, ok, err = parseSnapHeld(resp, o)
 	if err != nil {
-		s.lg.Warn("peer answered the snapshot offer wrongly; sending without the extension", zap.Error(err))
+		// A receiver whose answer names no checksum we know, or is
+		// malformed, does not speak this extension.
+		s.lg.Warn("peer does not speak this snapshot extension; sending the snapshot as etcd does", zap.Error(err))
 		return snapHeld{}, false, nil
 	}
 	return held, ok, nil
@@ -97,7 +97,7 @@ type prefixCheck struct {
 // a db that can seek (a file) is rewound and sent whole in this attempt;
 // any other fails the attempt, and the next one starts at 0.
 func (s *snapshotSender) skipHeld(o snapOffer, held snapHeld, db io.Reader) (*extUpload, error) {
-	up := &extUpload{kind: held.sum, sum: held.sum.newHash()}
+	up := &extUpload{sum: newSnapHash()}
 	if held.offset == 0 || s.prefixes.known(o, held.prefix) {
 		return up, nil
 	}
@@ -106,7 +106,7 @@ func (s *snapshotSender) skipHeld(o snapOffer, held snapHeld, db io.Reader) (*ex
 	}
 	if !bytes.Equal(up.sum.Sum(nil), held.prefix) {
 		s.prefixes.remember(o, held.prefix)
-		return s.rewind(o, held.sum, db)
+		return s.rewind(o, db)
 	}
 	up.offset = held.offset
 	return up, nil
@@ -114,7 +114,7 @@ func (s *snapshotSender) skipHeld(o snapOffer, held snapHeld, db io.Reader) (*ex
 
 // rewind returns an upload of db from its first byte when db can seek
 // back there, else errSnapPrefixDiffs.
-func (s *snapshotSender) rewind(o snapOffer, kind snapSum, db io.Reader) (*extUpload, error) {
+func (s *snapshotSender) rewind(o snapOffer, db io.Reader) (*extUpload, error) {
 	sk, ok := db.(io.Seeker)
 	if !ok {
 		return nil, errSnapPrefixDiffs
@@ -124,7 +124,7 @@ func (s *snapshotSender) rewind(o snapOffer, kind snapSum, db io.Reader) (*extUp
 	}
 	s.lg.Info("held snapshot prefix differs from the DB; sending it from the start",
 		zap.Uint64("snapshot-index", o.index))
-	return &extUpload{kind: kind, sum: kind.newHash()}, nil
+	return &extUpload{sum: newSnapHash()}, nil
 }
 
 // known reports whether prefix was found not to match o's DB.
@@ -151,10 +151,10 @@ func (up *extUpload) start() int64 {
 }
 
 // body wraps the upload's plain DB body into one that hashes the DB from
-// up.offset on, going on from up.sum, on a pipe of its own that the
-// caller must stop.
+// up.offset on, going on from up.sum, through one buffer no larger than
+// the rest of the DB needs.
 func (up *extUpload) body(plain *sendBody, o snapOffer) *extSendBody {
-	return &extSendBody{sendBody: plain, pipe: startHashPipe(up.sum, o.size-up.offset), kind: up.kind}
+	return &extSendBody{sendBody: plain, sum: up.sum, buf: make([]byte, min(max(o.size-up.offset, 1), extUploadChunk))}
 }
 
 // extend turns req, whose body ends with body, into an extended POST: its
@@ -164,10 +164,10 @@ func (up *extUpload) body(plain *sendBody, o snapOffer) *extSendBody {
 func (up *extUpload) extend(req *http.Request, body *extSendBody, o snapOffer, cfg snapshotSettings) {
 	h := req.Header
 	h.Set(hdrSnapExt, snapExtVersion)
-	setSnapSum(h, up.kind)
+	h.Set(hdrSnapChecksum, snapSumName)
 	h.Set(hdrSnapSize, strconv.FormatInt(o.size, 10))
 	h.Set(hdrSnapOffset, strconv.FormatInt(up.offset, 10))
-	req.Trailer = http.Header{http.CanonicalHeaderKey(up.kind.trailer()): nil}
+	req.Trailer = http.Header{http.CanonicalHeaderKey(hdrSnapSum): nil}
 	body.trailer = req.Trailer
 	body.answerWait = cfg.stallTimeout
 }

@@ -3,9 +3,9 @@ package rafthttp
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -178,21 +178,20 @@ func TestPartialStoreOfferWaitsForBusy(t *testing.T) {
 		}
 		ph.suspend()
 		held := <-heldc
-		want := sha256.Sum256(stPatternBytes(300))
-		if held.offset != 300 || !bytes.Equal(held.prefix, want[:]) {
+		want := crc32.Checksum(stPatternBytes(300), crc32.MakeTable(crc32.Castagnoli))
+		if held.offset != 300 || !bytes.Equal(held.prefix, binary.BigEndian.AppendUint32(nil, want)) {
 			t.Errorf("held %d bytes with prefix %x, want 300 with %x", held.offset, held.prefix, want)
 		}
 	})
 }
 
 // The handler path, step by step: a cut keeps bytes, an offer reports
-// them with their SHA-256, the resume with the right offset and trailer
+// them with their CRC-32C, the resume with the right offset and trailer
 // installs the whole DB; hostile variants leave nothing.
 func TestSnapshotExtReceiveResumeAndHostile(t *testing.T) {
 	tm := fuzzStartPartialTransport(t)
 	db := stPatternBytes(10000)
-	sum := sha256.Sum256(db)
-	hexSum := hex.EncodeToString(sum[:])
+	hexSum := fuzzSum(db)
 	size := strconv.Itoa(len(db))
 	for _, tt := range []struct {
 		name, size, offset string
@@ -205,7 +204,8 @@ func TestSnapshotExtReceiveResumeAndHostile(t *testing.T) {
 		{"body longer than declared", "100", "0", db[:101], hexSum, http.StatusBadRequest},
 		{"body shorter than declared", size, "0", db[:9999], hexSum, http.StatusBadRequest},
 		{"no trailer", size, "0", db, "", http.StatusBadRequest},
-		{"wrong trailer", size, "0", db, strings.Repeat("00", 32), http.StatusBadRequest},
+		{"wrong trailer", size, "0", db, strings.Repeat("00", 4), http.StatusBadRequest},
+		{"malformed trailer", size, "0", db, hexSum + "00", http.StatusBadRequest},
 		{"malformed size", "ten", "0", db, hexSum, http.StatusBadRequest},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,9 +222,8 @@ func TestSnapshotExtReceiveResumeAndHostile(t *testing.T) {
 		t.Fatalf("cut answered %d", rec.Code)
 	}
 	held := stOffer(t, tm, 7, len(db))
-	prefix := sha256.Sum256(db[:4000])
-	if held.Get(hdrSnapOffset) != "4000" || held.Get(hdrSnapPrefix) != hex.EncodeToString(prefix[:]) {
-		t.Fatalf("offer answered %v, want 4000 bytes and their sha256", held)
+	if held.Get(hdrSnapOffset) != "4000" || held.Get(hdrSnapPrefix) != fuzzSum(db[:4000]) {
+		t.Fatalf("offer answered %v, want 4000 bytes and their CRC-32C", held)
 	}
 	if rec := fuzzPostExt(t, tm, 7, size, "4000", db[4000:], hexSum, false); rec.Code != http.StatusNoContent {
 		t.Fatalf("resume answered %d %q", rec.Code, rec.Body.String())

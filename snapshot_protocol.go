@@ -13,21 +13,21 @@ import (
 //
 //  1. The sender asks GET snapshotOfferPath with the usual protocol
 //     headers and hdrSnapExt, hdrSnapIndex, hdrSnapTerm, hdrSnapSize, and
-//     hdrSnapChecksum: the checksum it wants (snapSum; without it,
-//     SHA-256). etcd answers 404 (its mux has no such path), and so does
-//     a rafthttp without the extension; any answer but 200 with
-//     hdrSnapExt makes the sender fall back to etcd's plain POST.
-//  2. A rafthttp receiver answers 200 with hdrSnapExt, hdrSnapChecksum if
-//     it agrees to the one asked for (without it, SHA-256), hdrSnapOffset
-//     (the bytes of that DB it holds from a cut transfer, often 0) and,
-//     when non-zero, the checksum of those bytes in the checksum's prefix
-//     header (hdrSnapPrefix for SHA-256, hdrSnapPrefixCRC32C).
+//     hdrSnapChecksum naming the checksum (snapSumName, CRC-32C). etcd
+//     answers 404 (its mux has no such path), and so does a rafthttp
+//     without the extension; any answer but 200 with hdrSnapExt and
+//     hdrSnapChecksum naming CRC-32C makes the sender fall back to etcd's
+//     plain POST. A receiver answers an offer of another checksum 400.
+//  2. A rafthttp receiver answers 200 with hdrSnapExt, hdrSnapChecksum,
+//     hdrSnapOffset (the bytes of that DB it holds from a cut transfer,
+//     often 0) and, when non-zero, the CRC-32C of those bytes in
+//     hdrSnapPrefix.
 //  3. The sender checksums its first offset bytes; if they match it POSTs
 //     RaftSnapshotPrefix with etcd's headers plus hdrSnapExt,
-//     hdrSnapChecksum (when not SHA-256), hdrSnapSize and hdrSnapOffset, a
-//     body of the envelope followed by DB[offset:], and the whole DB's
-//     checksum in hex in the checksum's trailer (hdrSnapSum for SHA-256,
-//     hdrSnapSumCRC32C).
+//     hdrSnapChecksum, hdrSnapSize and hdrSnapOffset, a body of the
+//     envelope followed by DB[offset:], and the whole DB's CRC-32C in hex
+//     in the trailer hdrSnapSum. An extended POST that names no checksum
+//     or another is answered 400 and leaves nothing behind.
 //  4. While it syncs and installs the DB, the receiver sends
 //     "102 Processing" every third of its stall timeout, so the sender
 //     knows it is alive; then 204, or an error status as for etcd's POST
@@ -42,10 +42,8 @@ const (
 	hdrSnapOffset   = "X-Rafthttp-Snapshot-Offset"
 	hdrSnapChecksum = "X-Rafthttp-Snapshot-Checksum"
 
-	hdrSnapPrefix       = "X-Rafthttp-Snapshot-Prefix-Sha256"
-	hdrSnapSum          = "X-Rafthttp-Snapshot-Sha256"
-	hdrSnapPrefixCRC32C = "X-Rafthttp-Snapshot-Prefix-Crc32c"
-	hdrSnapSumCRC32C    = "X-Rafthttp-Snapshot-Crc32c"
+	hdrSnapPrefix = "X-Rafthttp-Snapshot-Prefix-Crc32c"
+	hdrSnapSum    = "X-Rafthttp-Snapshot-Crc32c"
 
 	// snapExtVersion is the only version of the extension so far; the
 	// checksum is negotiated within it.
@@ -59,12 +57,10 @@ var (
 	errSnapPrefixDiffs = errors.New("rafthttp: held snapshot prefix differs from the DB; next attempt starts over")
 )
 
-// snapOffer is what a sender says of the DB it is about to send, and the
-// checksum it wants for it.
+// snapOffer is what a sender says of the DB it is about to send.
 type snapOffer struct {
 	index, term uint64
 	size        int64
-	sum         snapSum
 }
 
 // setHeaders writes o onto h.
@@ -73,21 +69,24 @@ func (o snapOffer) setHeaders(h http.Header) {
 	h.Set(hdrSnapIndex, strconv.FormatUint(o.index, 10))
 	h.Set(hdrSnapTerm, strconv.FormatUint(o.term, 10))
 	h.Set(hdrSnapSize, strconv.FormatInt(o.size, 10))
-	setSnapSum(h, o.sum)
+	h.Set(hdrSnapChecksum, snapSumName)
 }
 
-// setSnapSum names sum in h, unless it is SHA-256, which goes without
-// saying (and so reads the same to a peer that predates the header).
-func setSnapSum(h http.Header, sum snapSum) {
-	if sum != snapSumSHA256 {
-		h.Set(hdrSnapChecksum, sum.String())
+// checkSnapSum fails unless h names the extension's checksum.
+func checkSnapSum(h http.Header) error {
+	if h.Get(hdrSnapChecksum) != snapSumName {
+		return fmt.Errorf("%w: %s %q", errSnapExtHeader, hdrSnapChecksum, h.Get(hdrSnapChecksum))
 	}
+	return nil
 }
 
 // parseSnapOffer reads an offer's headers.
 func parseSnapOffer(h http.Header) (snapOffer, error) {
 	if h.Get(hdrSnapExt) != snapExtVersion {
 		return snapOffer{}, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapExt)
+	}
+	if err := checkSnapSum(h); err != nil {
+		return snapOffer{}, err
 	}
 	index, err := parseDecimal(h, hdrSnapIndex)
 	if err != nil {
@@ -101,48 +100,42 @@ func parseSnapOffer(h http.Header) (snapOffer, error) {
 	if err != nil {
 		return snapOffer{}, err
 	}
-	// A checksum we do not know is answered as a receiver that knows
-	// none answers: with SHA-256.
-	sum, _ := parseSnapSum(h.Get(hdrSnapChecksum))
-	return snapOffer{index: index, term: term, size: int64(size), sum: sum}, nil
+	return snapOffer{index: index, term: term, size: int64(size)}, nil
 }
 
-// snapHeld is what a receiver holds of an offered DB, and the checksum it
-// agreed to.
+// snapHeld is what a receiver holds of an offered DB.
 type snapHeld struct {
 	offset int64
 	prefix []byte // checksum of the first offset bytes; nil when offset is 0
-	sum    snapSum
 }
 
 func (s snapHeld) setHeaders(h http.Header) {
 	h.Set(hdrSnapExt, snapExtVersion)
-	setSnapSum(h, s.sum)
+	h.Set(hdrSnapChecksum, snapSumName)
 	h.Set(hdrSnapOffset, strconv.FormatInt(s.offset, 10))
 	if s.offset > 0 {
-		h.Set(s.sum.prefixHeader(), s.sum.format(s.prefix))
+		h.Set(hdrSnapPrefix, formatSnapSum(s.prefix))
 	}
 }
 
 // parseSnapHeld reads a receiver's answer to offer o; ok is false when the
-// answer is not the extension's (an etcd peer). The receiver may agree to
-// o's checksum or to SHA-256, which every rafthttp receiver knows.
+// answer is not the extension's (an etcd peer). An answer that names no
+// checksum or one other than CRC-32C is an error: the caller sends as etcd
+// does, as for an etcd peer.
 func parseSnapHeld(resp *http.Response, o snapOffer) (held snapHeld, ok bool, err error) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get(hdrSnapExt) != snapExtVersion {
 		return held, false, nil
 	}
-	sum, known := parseSnapSum(resp.Header.Get(hdrSnapChecksum))
-	if !known || (sum != o.sum && sum != snapSumSHA256) {
-		return held, true, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapChecksum)
+	if err := checkSnapSum(resp.Header); err != nil {
+		return held, true, err
 	}
-	held.sum = sum
 	off, err := parseDecimal(resp.Header, hdrSnapOffset)
 	if err != nil || int64(off) > o.size {
 		return held, true, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapOffset)
 	}
 	held.offset = int64(off)
 	if held.offset > 0 {
-		if held.prefix, err = sum.parse(resp.Header.Get(sum.prefixHeader())); err != nil {
+		if held.prefix, err = parseSnapSum(resp.Header.Get(hdrSnapPrefix)); err != nil {
 			return held, true, err
 		}
 	}
@@ -152,7 +145,6 @@ func parseSnapHeld(resp *http.Response, o snapOffer) (held snapHeld, ok bool, er
 // snapUpload is what an extended POST says of its body.
 type snapUpload struct {
 	size, offset int64
-	sum          snapSum
 }
 
 // parseSnapUpload reads an extended POST's headers; ok is false for
@@ -164,9 +156,8 @@ func parseSnapUpload(h http.Header) (u snapUpload, ok bool, err error) {
 	if h.Get(hdrSnapExt) != snapExtVersion {
 		return u, true, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapExt)
 	}
-	sum, known := parseSnapSum(h.Get(hdrSnapChecksum))
-	if !known {
-		return u, true, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapChecksum)
+	if err := checkSnapSum(h); err != nil {
+		return u, true, err
 	}
 	size, err := parseDecimal(h, hdrSnapSize)
 	if err != nil {
@@ -176,7 +167,7 @@ func parseSnapUpload(h http.Header) (u snapUpload, ok bool, err error) {
 	if err != nil || off > size {
 		return u, true, fmt.Errorf("%w: %s", errSnapExtHeader, hdrSnapOffset)
 	}
-	return snapUpload{size: int64(size), offset: int64(off), sum: sum}, true, nil
+	return snapUpload{size: int64(size), offset: int64(off)}, true, nil
 }
 
 // parseDecimal reads header k as a decimal number below 2^63.

@@ -50,12 +50,12 @@ func (ps *partialStore) claim(key partialKey, offset int64) (*partialHandle, err
 		if err != nil {
 			return nil, err
 		}
-		return ps.busyLocked(&partial{key: key, name: db.Name()}, db, key.offer.sum.newHash()), nil
+		return ps.busyLocked(&partial{key: key, name: db.Name()}, db, newSnapHash()), nil
 	}
 	if old == nil || old.busy || old.key != key || old.n != offset {
 		return nil, errSnapResumeGone
 	}
-	h, err := key.offer.sum.restore(old.state)
+	h, err := restoreSnapHash(old.state)
 	if err != nil {
 		ps.dropLocked(old)
 		return nil, errSnapResumeGone
@@ -84,29 +84,18 @@ func (ph *partialHandle) copyFrom(r io.Reader, want int64) error {
 	return hashedCopy(ph.db, ph.hash, r, want)
 }
 
-// hashedCopy copies exactly want bytes of r to dst and into h, which
-// hashes each buffer on a hashPipe while the next one is read and
-// written. Whatever the outcome, h has taken in exactly the bytes dst
-// accepted when it returns, unless writing failed (errSnapWrite). A body
-// longer or shorter than want fails with errSnapBodyLength.
-func hashedCopy(dst io.Writer, h hash.Hash, r io.Reader, want int64) error {
-	pipe := startHashPipe(h, want)
-	err := pipedCopy(pipe, dst, r, want)
-	if _, ferr := pipe.finish(); err == nil {
-		err = ferr
-	}
-	return err
-}
+// receiveChunk is the most hashedCopy reads before it writes.
+const receiveChunk = 128 << 10
 
-// pipedCopy is hashedCopy's loop: each buffer is written, then queued for
-// hashing, so the bytes hashed are always those written.
-func pipedCopy(pipe *hashPipe, dst io.Writer, r io.Reader, want int64) error {
+// hashedCopy copies exactly want bytes of r to dst and into h, each
+// buffer hashed once it is written, so that whatever the outcome h has
+// taken in exactly the bytes dst accepted, unless writing failed
+// (errSnapWrite). A body longer or shorter than want fails with
+// errSnapBodyLength.
+func hashedCopy(dst io.Writer, h hash.Hash, r io.Reader, want int64) error {
 	lr := io.LimitReader(r, min(want, math.MaxInt64-1)+1)
+	buf := make([]byte, min(max(want, 1), receiveChunk))
 	for got := int64(0); ; {
-		buf, err := pipe.buf()
-		if err != nil {
-			return err
-		}
 		n, rerr := readBuf(lr, buf)
 		if got += int64(n); got > want {
 			return errSnapBodyLength
@@ -114,9 +103,7 @@ func pipedCopy(pipe *hashPipe, dst io.Writer, r io.Reader, want int64) error {
 		if _, err := dst.Write(buf[:n]); err != nil {
 			return fmt.Errorf("%w: %w", errSnapWrite, err)
 		}
-		if err := pipe.put(buf[:n]); err != nil {
-			return err
-		}
+		h.Write(buf[:n])
 		switch {
 		case rerr == io.EOF && got < want:
 			return errSnapBodyLength
@@ -142,7 +129,7 @@ func readBuf(r io.Reader, buf []byte) (n int, err error) {
 
 // verify compares the DB's checksum with the one the sender trailed.
 func (ph *partialHandle) verify(trailer string) error {
-	want, err := ph.p.key.offer.sum.parse(trailer)
+	want, err := parseSnapSum(trailer)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSnapChecksum, err)
 	}
@@ -273,7 +260,7 @@ func (h *snapshotHandler) saveExt(w http.ResponseWriter, r *http.Request, body *
 	}
 	err = ph.copyFrom(body, up.size-up.offset)
 	if err == nil {
-		err = ph.verify(r.Trailer.Get(key.offer.sum.trailer()))
+		err = ph.verify(r.Trailer.Get(hdrSnapSum))
 	}
 	if err != nil {
 		h.failExt(w, e, ph, key, err, lg)

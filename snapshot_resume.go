@@ -37,7 +37,7 @@ type partial struct {
 	name string // file name for snap.OpenPartial
 	n    int64  // durable bytes in the file
 	// state is the checksum's state after the first n bytes
-	// (key.offer.sum's hash, MarshalBinary).
+	// (MarshalBinary of newSnapHash's hash).
 	state []byte
 	busy  bool
 	// released is closed when the transfer that made it busy ends.
@@ -111,7 +111,7 @@ func (ps *partialStore) held(ctx context.Context, key partialKey, wait time.Dura
 			}
 			return snapHeld{}
 		case !p.busy:
-			return snapHeld{offset: p.n, prefix: key.offer.sum.sumOfState(p.state)}
+			return snapHeld{offset: p.n, prefix: sumOfState(p.state)}
 		}
 		released := p.released
 		ps.mu.Unlock()

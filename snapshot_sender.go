@@ -90,9 +90,7 @@ func (s *snapshotSender) post(ctx context.Context, m *snap.Message) error {
 		db = m.ReadCloser
 	}
 	meta := m.GetSnapshot().GetMetadata()
-	// A rafthttp receiver gets asked for CRC-32C (snapSum says why).
-	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message)),
-		sum: snapSumCRC32C}
+	o := snapOffer{index: meta.GetIndex(), term: meta.GetTerm(), size: m.TotalSize - int64(proto.Size(m.Message))}
 	u := s.picker.pick()
 	up, err := s.negotiate(ctx, u, o, db)
 	if err == nil {
@@ -141,7 +139,6 @@ func (s *snapshotSender) upload(ctx context.Context, u url.URL, envelope []byte,
 	var ext *extSendBody
 	if up != nil {
 		ext = up.body(body, o)
-		defer ext.pipe.stop()
 		dbBody = ext
 	}
 	// io.MultiReader hides the length, so the body goes out chunked, as

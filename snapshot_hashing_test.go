@@ -3,7 +3,6 @@ package rafthttp
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"hash"
 	"io"
@@ -60,7 +59,7 @@ func hpReaders(data []byte) map[string]io.Reader {
 		"whole":        bytes.NewReader(data),
 		"halves":       iotest.HalfReader(bytes.NewReader(data)),
 		"data and EOF": iotest.DataErrReader(bytes.NewReader(data)),
-		"odd sizes":    &hpChunker{data: data, sizes: []int{1, hashPipeBufSize - 1, 7, hashPipeBufSize + 3, 4093}},
+		"odd sizes":    &hpChunker{data: data, sizes: []int{1, extUploadChunk - 1, 7, extUploadChunk + 3, 4093}},
 	}
 	if len(data) <= 8<<10 {
 		rs["one byte"] = iotest.OneByteReader(bytes.NewReader(data))
@@ -68,29 +67,27 @@ func hpReaders(data []byte) map[string]io.Reader {
 	return rs
 }
 
-// hpSizes are DB sizes around the pipe's buffer boundaries.
-var hpSizes = []int{0, 1, 5000, hashPipeBufSize - 1, hashPipeBufSize, hashPipeBufSize + 1,
-	hashPipeBuffers*hashPipeBufSize + 5, 3*hashPipeBuffers*hashPipeBufSize + 12345}
+// hpSizes are DB sizes around the buffer boundaries of both sides.
+var hpSizes = []int{0, 1, 5000, extUploadChunk - 1, extUploadChunk, extUploadChunk + 1,
+	2*extUploadChunk + 5, 6*extUploadChunk + 12345}
 
 // The receiver's copy writes every byte once, in order, and its checksum
 // is the one-shot checksum of the whole, however the reads fall.
 func TestHashedCopyMatchesOneShot(t *testing.T) {
 	for _, size := range hpSizes {
 		data := hpPattern(size)
-		for _, sum := range []snapSum{snapSumSHA256, snapSumCRC32C} {
-			want := fuzzSum(sum, data)
-			for name, r := range hpReaders(data) {
-				var dst bytes.Buffer
-				h := sum.newHash()
-				if err := hashedCopy(&dst, h, r, int64(size)); err != nil {
-					t.Fatalf("size %d, %s, %s: %v", size, sum, name, err)
-				}
-				if !bytes.Equal(dst.Bytes(), data) {
-					t.Errorf("size %d, %s, %s: wrote %d bytes, not the body", size, sum, name, dst.Len())
-				}
-				if got := sum.format(h.Sum(nil)); got != want {
-					t.Errorf("size %d, %s, %s: checksum %s, want %s", size, sum, name, got, want)
-				}
+		want := fuzzSum(data)
+		for name, r := range hpReaders(data) {
+			var dst bytes.Buffer
+			h := newSnapHash()
+			if err := hashedCopy(&dst, h, r, int64(size)); err != nil {
+				t.Fatalf("size %d, %s: %v", size, name, err)
+			}
+			if !bytes.Equal(dst.Bytes(), data) {
+				t.Errorf("size %d, %s: wrote %d bytes, not the body", size, name, dst.Len())
+			}
+			if got := formatSnapSum(h.Sum(nil)); got != want {
+				t.Errorf("size %d, %s: checksum %s, want %s", size, name, got, want)
 			}
 		}
 	}
@@ -123,12 +120,12 @@ var (
 // of exactly those, ready to resume: what suspend saves.
 func TestHashedCopyCutIsResumable(t *testing.T) {
 	hpNoLeaks(t)
-	const size = 5*hashPipeBufSize + 77
+	const size = 5*extUploadChunk + 77
 	data := hpPattern(size)
-	for _, cut := range []int{0, 1, hashPipeBufSize, 3*hashPipeBufSize + 11, size - 1} {
+	for _, cut := range []int{0, 1, extUploadChunk, 3*extUploadChunk + 11, size - 1} {
 		body := io.MultiReader(&hpChunker{data: data[:cut], sizes: []int{4093, 1}}, iotest.ErrReader(errHpCut))
 		var dst bytes.Buffer
-		h := sha256.New()
+		h := newSnapHash()
 		if err := hashedCopy(&dst, h, body, size); !errors.Is(err, errHpCut) {
 			t.Fatalf("cut at %d: hashedCopy = %v, want the cut", cut, err)
 		}
@@ -139,30 +136,30 @@ func TestHashedCopyCutIsResumable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := snapSumSHA256.sumOfState(state), sha256.Sum256(data[:cut]); !bytes.Equal(got, want[:]) {
-			t.Errorf("cut at %d: saved state sums to %x, want the %d bytes written: %x", cut, got, cut, want)
+		if got, want := formatSnapSum(sumOfState(state)), fuzzSum(data[:cut]); got != want {
+			t.Errorf("cut at %d: saved state sums to %s, want the %d bytes written: %s", cut, got, cut, want)
 		}
 	}
 }
 
 // A disk that fails mid-way ends the copy with errSnapWrite, however much
-// of the body is still to come, and stops the hashing goroutine.
+// of the body is still to come.
 func TestHashedCopyWriteError(t *testing.T) {
 	hpNoLeaks(t)
-	const size = 6 * hashPipeBufSize
+	const size = 6 * extUploadChunk
 	data := hpPattern(size)
-	dst := &hpFailAfter{n: 2*hashPipeBufSize + 5, err: errHpDisk}
-	err := hashedCopy(dst, sha256.New(), bytes.NewReader(data), size)
+	dst := &hpFailAfter{n: 2*extUploadChunk + 5, err: errHpDisk}
+	err := hashedCopy(dst, newSnapHash(), bytes.NewReader(data), size)
 	if !errors.Is(err, errSnapWrite) || !errors.Is(err, errHpDisk) {
 		t.Fatalf("hashedCopy = %v, want %v wrapping the disk's error", err, errSnapWrite)
 	}
 }
 
-// Bodies longer or shorter than declared fail, as before the pipe.
+// Bodies longer or shorter than declared fail.
 func TestHashedCopyWrongLength(t *testing.T) {
-	data := hpPattern(2*hashPipeBufSize + 3)
+	data := hpPattern(2*extUploadChunk + 3)
 	for _, want := range []int64{int64(len(data)) - 1, int64(len(data)) + 1, 0} {
-		err := hashedCopy(io.Discard, sha256.New(), bytes.NewReader(data), want)
+		err := hashedCopy(io.Discard, newSnapHash(), bytes.NewReader(data), want)
 		if !errors.Is(err, errSnapBodyLength) {
 			t.Errorf("want %d of %d bytes: hashedCopy = %v, want %v", want, len(data), err, errSnapBodyLength)
 		}
@@ -179,21 +176,19 @@ func hpSendBody(t *testing.T, ctx context.Context, r io.Reader, h hash.Hash, siz
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_inflight"})}
 	plain := &sendBody{ctx: reqCtx, r: r, watch: watch, tr: tr, answerWait: time.Minute}
 	b := (&extUpload{sum: h}).body(plain, snapOffer{index: 1, term: 1, size: size})
-	t.Cleanup(b.pipe.stop)
 	b.trailer = http.Header{}
 	return b
 }
 
 // The sender's body, through WriteTo (net/http's way) or Read, sends the
-// DB unchanged and trails the one-shot SHA-256 of it, with a resumed
-// upload's hash going on from the held prefix.
+// DB unchanged and trails the one-shot CRC-32C of it.
 func TestExtSendBodyMatchesOneShot(t *testing.T) {
 	for _, size := range hpSizes {
 		data := hpPattern(size)
-		want := sha256.Sum256(data)
+		want := fuzzSum(data)
 		for _, how := range []string{"WriteTo", "Read"} {
 			for name, r := range hpReaders(data) {
-				b := hpSendBody(t, context.Background(), r, sha256.New(), int64(size))
+				b := hpSendBody(t, context.Background(), r, newSnapHash(), int64(size))
 				var got bytes.Buffer
 				var err error
 				if how == "WriteTo" {
@@ -207,29 +202,20 @@ func TestExtSendBodyMatchesOneShot(t *testing.T) {
 				if !bytes.Equal(got.Bytes(), data) {
 					t.Errorf("size %d, %s, %s: sent %d bytes, not the DB", size, name, how, got.Len())
 				}
-				if sum := b.trailer.Get(hdrSnapSum); sum != hexSum(want[:]) {
-					t.Errorf("size %d, %s, %s: trailer %q, want %x", size, name, how, sum, want)
+				if sum := b.trailer.Get(hdrSnapSum); sum != want {
+					t.Errorf("size %d, %s, %s: trailer %q, want %s", size, name, how, sum, want)
 				}
 			}
 		}
 	}
 }
 
-func hexSum(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
-}
-
 // A DB that fails to read mid-way fails the upload without a trailer.
 func TestExtSendBodyReadError(t *testing.T) {
 	hpNoLeaks(t)
-	data := hpPattern(3*hashPipeBufSize + 9)
-	r := io.MultiReader(bytes.NewReader(data[:hashPipeBufSize+1]), iotest.ErrReader(errHpCut))
-	b := hpSendBody(t, context.Background(), r, sha256.New(), int64(len(data)))
+	data := hpPattern(3*extUploadChunk + 9)
+	r := io.MultiReader(bytes.NewReader(data[:extUploadChunk+1]), iotest.ErrReader(errHpCut))
+	b := hpSendBody(t, context.Background(), r, newSnapHash(), int64(len(data)))
 	if _, err := b.WriteTo(io.Discard); !errors.Is(err, errHpCut) {
 		t.Fatalf("WriteTo = %v, want the DB's error", err)
 	}
@@ -238,56 +224,12 @@ func TestExtSendBodyReadError(t *testing.T) {
 	}
 }
 
-// hpBlockingWriter blocks its second write until released.
-type hpBlockingWriter struct {
-	wrote   chan struct{}
-	release chan struct{}
-	n       int
-}
-
-func (w *hpBlockingWriter) Write(p []byte) (int, error) {
-	if w.n++; w.n == 2 {
-		close(w.wrote)
-		<-w.release
-	}
-	return len(p), nil
-}
-
-// The upload's owner stops the pipe when the request ends early (the
-// client gave up, the peer went away); net/http may still be inside
-// WriteTo then, and its next step fails instead of hashing on.
-func TestExtSendBodyStoppedMidway(t *testing.T) {
-	hpNoLeaks(t)
-	data := hpPattern(8 * hashPipeBufSize)
-	b := hpSendBody(t, context.Background(), bytes.NewReader(data), sha256.New(), int64(len(data)))
-	w := &hpBlockingWriter{wrote: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() {
-		_, err := b.WriteTo(w)
-		done <- err
-	}()
-	<-w.wrote
-	b.pipe.stop()
-	close(w.release)
-	select {
-	case err := <-done:
-		if !errors.Is(err, errHashPipeStopped) {
-			t.Errorf("WriteTo = %v, want %v", err, errHashPipeStopped)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("WriteTo went on after the pipe was stopped")
-	}
-	if sum := b.trailer.Get(hdrSnapSum); sum != "" {
-		t.Errorf("trailer %q after a stopped upload", sum)
-	}
-}
-
 // Cancelling a capped upload's request ends its wait for the cap.
 func TestExtSendBodyCancelled(t *testing.T) {
 	hpNoLeaks(t)
-	data := hpPattern(4 * hashPipeBufSize)
+	data := hpPattern(4 * extUploadChunk)
 	ctx, cancel := context.WithCancel(context.Background())
-	b := hpSendBody(t, ctx, bytes.NewReader(data), sha256.New(), int64(len(data)))
+	b := hpSendBody(t, ctx, bytes.NewReader(data), newSnapHash(), int64(len(data)))
 	b.cap = newByteCap(1 << 10) // far too slow to finish before the deadline below
 	w := writerFunc(func(p []byte) (int, error) {
 		cancel()
@@ -311,76 +253,3 @@ func TestExtSendBodyCancelled(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// Stopping the pipe fails a producer that waits for a buffer, since none
-// will come back, and finish after stop reports the hash incomplete.
-func TestHashPipeStopFailsProducer(t *testing.T) {
-	hpNoLeaks(t)
-	gate := make(chan struct{})
-	p := startHashPipe(&hpGatedHash{Hash: sha256.New(), gate: gate}, 1<<30)
-	for range hashPipeBuffers { // the first stays in Write, the rest queued
-		b, err := p.buf()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.put(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stopped := make(chan struct{})
-	go func() {
-		p.stop()
-		close(stopped)
-	}()
-	<-p.stopc
-	if _, err := p.buf(); !errors.Is(err, errHashPipeStopped) {
-		t.Errorf("buf after stop = %v, want %v", err, errHashPipeStopped)
-	}
-	close(gate)
-	<-stopped
-	if err := p.put(make([]byte, 1)); !errors.Is(err, errHashPipeStopped) {
-		t.Errorf("put after stop = %v, want %v", err, errHashPipeStopped)
-	}
-	if _, err := p.finish(); !errors.Is(err, errHashPipeStopped) {
-		t.Errorf("finish after stop = %v, want %v", err, errHashPipeStopped)
-	}
-}
-
-// hpGatedHash holds every Write until gate is closed.
-type hpGatedHash struct {
-	hash.Hash
-	gate chan struct{}
-}
-
-func (h *hpGatedHash) Write(p []byte) (int, error) {
-	<-h.gate
-	return h.Hash.Write(p)
-}
-
-// Once finished, the pipe refuses more bytes rather than hash them into
-// a checksum already handed out.
-func TestHashPipePutAfterFinish(t *testing.T) {
-	hpNoLeaks(t)
-	p := startHashPipe(sha256.New(), 10)
-	b, err := p.buf()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.put(append(b[:0], "abc"...)); err != nil {
-		t.Fatal(err)
-	}
-	h, err := p.finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := sha256.Sum256([]byte("abc")); !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Errorf("finish gave %x, want %x", h.Sum(nil), want)
-	}
-	if err := p.put([]byte("d")); !errors.Is(err, errHashPipeStopped) {
-		t.Errorf("put after finish = %v, want %v", err, errHashPipeStopped)
-	}
-	if _, err := p.finish(); err != nil {
-		t.Errorf("second finish = %v", err)
-	}
-	p.stop()
-}

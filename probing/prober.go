@@ -86,7 +86,7 @@ func (p *prober) AddHTTP(id string, probingInterval time.Duration, endpoints []s
 	ctx, cancel := context.WithCancel(context.Background())
 	t := newTarget(p.tr, probingInterval, endpoints, cancel)
 	p.mu.targets[id] = t
-	go t.run(ctx)
+	go t.run(ctx) // owned: Remove and RemoveAll stop it and wait for it
 	return nil
 }
 

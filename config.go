@@ -60,8 +60,8 @@ type Limits struct {
 	// snapshot uploads of this Transport together (no cap, as etcd), so
 	// that a large snapshot leaves the link room for heartbeats and
 	// appends. SnapshotReceiveBytesPerSecond does the same for snapshots
-	// received. Bytes move in bursts of at most 1/500 s of the rate
-	// (between 1 KiB and 256 KiB).
+	// received. Bytes move in bursts of 1/500 s of the rate, but never
+	// less than 1 KiB nor more than 256 KiB.
 	SnapshotSendBytesPerSecond    int64
 	SnapshotReceiveBytesPerSecond int64
 	// A transfer between two rafthttp Transports that is cut leaves its

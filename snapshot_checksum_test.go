@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/rafthttp/rafthttp/snap"
 )
 
 // ckReceiver is a snapshot receiver that answers offers with a given
@@ -70,8 +72,14 @@ func TestSnapshotChecksumNegotiation(t *testing.T) {
 			f := utNewFixture(t, nil)
 			t.Cleanup(func() { closeIdle(f.env.snapshotRt) })
 			s := utSnapshotSender(t, f, srv.URL)
-			if err := s.post(context.Background(), stSnapMessage(3, size)); err != nil {
+			dbr := &ckLargestRead{r: &stPattern{n: size}}
+			if err := s.post(context.Background(), snap.NewMessage(utSnapMsg(3), io.NopCloser(dbr), size)); err != nil {
 				t.Fatal(err)
+			}
+			// The extended upload goes through WriteTo in whole chunks;
+			// etcd's through net/http's own smaller reads.
+			if viaWriteTo := dbr.largest == extUploadChunk; viaWriteTo != tt.ext {
+				t.Errorf("largest DB read %d bytes (chunk %d), extended upload %v", dbr.largest, extUploadChunk, tt.ext)
 			}
 			rcv.mu.Lock()
 			defer rcv.mu.Unlock()
@@ -186,4 +194,15 @@ func ckCheckEmpty(t *testing.T, dir string) {
 	if files := utDirFiles(t, dir); len(files) != 0 {
 		t.Fatalf("snapshot dir holds %v, want nothing", files)
 	}
+}
+
+// ckLargestRead records the largest read asked of r.
+type ckLargestRead struct {
+	r       io.Reader
+	largest int // only the uploading goroutine reads
+}
+
+func (l *ckLargestRead) Read(p []byte) (int, error) {
+	l.largest = max(l.largest, len(p))
+	return l.r.Read(p)
 }

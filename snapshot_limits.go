@@ -34,8 +34,9 @@ const (
 )
 
 // Bursts of the snapshot bandwidth caps: 1/500 s of the rate, so a
-// heartbeat that meets a burst in a slow link's queue waits at most 2 ms
-// behind it, within bounds that keep reads efficient.
+// heartbeat that meets a burst in a slow link's queue waits about 2 ms
+// behind it at most, within bounds that keep reads efficient (below
+// 512 KB/s the 1 KiB floor takes longer).
 const (
 	minCapBurst = 1 << 10
 	maxCapBurst = 256 << 10

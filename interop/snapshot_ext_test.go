@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/rafthttp/rafthttp/rafthttptest"
 )
 
 // pathSnapshotOffer is where our sender asks a peer what it holds of a
@@ -26,7 +28,7 @@ const pathSnapshotOffer = "/raft/snapshot/offer"
 func TestSnapshotExtensionFallsBackForEtcd(t *testing.T) {
 	ours, etcd := startConnectedPair(t)
 	const size = 4 << 20
-	dbPath, want := writeRandomDB(t, t.TempDir(), size)
+	dbPath, want := rafthttptest.WriteDBFile(t, t.TempDir(), size)
 	for i, dir := range directions(ours, etcd) {
 		t.Run(dir.name, func(t *testing.T) {
 			index := uint64(0x2000 + i)

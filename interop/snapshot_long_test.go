@@ -32,7 +32,7 @@ const longSize = 1 << 30
 func TestLongEtcdSnapshotCutThreeTimes(t *testing.T) {
 	p := startLinkPair(t, implEtcd)
 	p.proxy.ToServer().SetBandwidth(20e6)
-	path, want := writeRandomDB(t, t.TempDir(), longSize)
+	path, want := rafthttptest.WriteDBFile(t, t.TempDir(), longSize)
 	var sent atomic.Int64
 	start := time.Now()
 	outcomes := p.sendWithCuts(t, path, longSize, 3, longSize*3/10, 4, &sent)
@@ -62,7 +62,7 @@ func TestLongEtcdSnapshotCutThreeTimes(t *testing.T) {
 func TestLongEtcdSnapshotStallFails(t *testing.T) {
 	p := startLinkPair(t, implEtcd)
 	p.proxy.ToServer().SetBandwidth(100e6)
-	path, _ := writeRandomDB(t, t.TempDir(), longSize)
+	path, _ := rafthttptest.WriteDBFile(t, t.TempDir(), longSize)
 	var sent atomic.Int64
 	start := time.Now()
 	p.index++

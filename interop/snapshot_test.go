@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -16,33 +15,13 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/rafthttp/rafthttp/rafthttptest"
 )
 
 // snapshotDBSize is the size of the database sent in each direction. It
 // equals etcd's 64 MiB envelope limit, which must not apply to DB bytes.
 const snapshotDBSize = 64 << 20
-
-// writeRandomDB writes size random bytes to a file in dir and returns its
-// path and SHA-256.
-func writeRandomDB(t *testing.T, dir string, size int64) (string, [sha256.Size]byte) {
-	t.Helper()
-	p := filepath.Join(dir, "db")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var sum [sha256.Size]byte
-	copy(sum[:], h.Sum(nil))
-	return p, sum
-}
 
 // fileSHA256 hashes the file at p.
 func fileSHA256(t *testing.T, p string) [sha256.Size]byte {
@@ -98,7 +77,7 @@ func snapMessage(from, to, index uint64) *raftpb.Message {
 // SnapshotFinish to its raft.
 func TestSnapshotTransfer(t *testing.T) {
 	ours, etcd := startConnectedPair(t)
-	dbPath, want := writeRandomDB(t, t.TempDir(), snapshotDBSize)
+	dbPath, want := rafthttptest.WriteDBFile(t, t.TempDir(), snapshotDBSize)
 	for i, dir := range directions(ours, etcd) {
 		t.Run(dir.name, func(t *testing.T) {
 			index := uint64(0x1234_5600 + i)

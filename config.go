@@ -60,7 +60,7 @@ type Limits struct {
 	// snapshot uploads of this Transport together (no cap, as etcd), so
 	// that a large snapshot leaves the link room for heartbeats and
 	// appends. SnapshotReceiveBytesPerSecond does the same for snapshots
-	// received. Bytes move in bursts of 1/500 s of the rate, but never
+	// received. Bytes move in bursts of 1/2000 s of the rate, but never
 	// less than 1 KiB nor more than 256 KiB.
 	SnapshotSendBytesPerSecond    int64
 	SnapshotReceiveBytesPerSecond int64

@@ -33,10 +33,10 @@ const (
 	minReceiverSyncRate = 8 << 20
 )
 
-// Bursts of the snapshot bandwidth caps: 1/500 s of the rate, so a
-// heartbeat that meets a burst in a slow link's queue waits about 2 ms
+// Bursts of the snapshot bandwidth caps: 1/2000 s of the rate, so a
+// heartbeat that meets a burst in a slow link's queue waits about 0.5 ms
 // behind it at most, within bounds that keep reads efficient (below
-// 512 KB/s the 1 KiB floor takes longer).
+// 2 MB/s the 1 KiB floor takes longer).
 const (
 	minCapBurst = 1 << 10
 	maxCapBurst = 256 << 10
@@ -88,7 +88,7 @@ func newByteCap(bytesPerSec int64) *rate.Limiter {
 }
 
 func capBurst(bytesPerSec int64) int {
-	return int(min(max(bytesPerSec/500, minCapBurst), maxCapBurst))
+	return int(min(max(bytesPerSec/2000, minCapBurst), maxCapBurst))
 }
 
 // readCapped reads into p from r, at most one burst of lim, and waits

@@ -247,7 +247,7 @@ func TestCapBurst(t *testing.T) {
 	for _, tt := range []struct {
 		rate int64
 		want int
-	}{{1000, 1 << 10}, {200 << 20, 256 << 10}, {20 << 20, 20 << 20 / 500}} {
+	}{{1000, 1 << 10}, {1 << 30, 256 << 10}, {20 << 20, 20 << 20 / 2000}} {
 		if got := capBurst(tt.rate); got != tt.want {
 			t.Errorf("capBurst(%d) = %d, want %d", tt.rate, got, tt.want)
 		}

@@ -33,7 +33,7 @@ const longSize = 1 << 30
 func TestLongSnapshotCutThreeTimes(t *testing.T) {
 	p := newPubPair(t, nil)
 	p.c.SetBandwidth(1, 2, 20e6)
-	path, sum := pubWriteDB(t, t.TempDir(), longSize)
+	path, sum := rafthttptest.WriteDBFile(t, t.TempDir(), longSize)
 	p.checkCutThreeTimes(t, path, longSize, sum, 0)
 }
 
@@ -43,7 +43,7 @@ func TestLongSnapshotCutThreeTimes(t *testing.T) {
 func TestLongSnapshotStallsTwice(t *testing.T) {
 	p := newPubPair(t, nil)
 	p.c.SetBandwidth(1, 2, 100e6)
-	path, sum := pubWriteDB(t, t.TempDir(), longSize)
+	path, sum := rafthttptest.WriteDBFile(t, t.TempDir(), longSize)
 	start := time.Now()
 	m := p.start(t, path, 9)
 	recv := p.c.Member(2).Transport()
@@ -86,7 +86,7 @@ func receivedBytes(tr *rafthttp.Transport) int64 {
 // snapshot keeps the queue full, heartbeats wait for it to drain
 // (heartbeatQueue / 25 MB/s, about 84 ms), and the figure is only logged.
 func TestLongHeartbeatsDuringSnapshot(t *testing.T) {
-	path, _ := pubWriteDB(t, t.TempDir(), longSize)
+	path, _ := rafthttptest.WriteDBFile(t, t.TempDir(), longSize)
 	capped := func(tr *rafthttp.Transport) { tr.Limits.SnapshotSendBytesPerSecond = 20e6 }
 	idle, busy := heartbeatsDuringSnapshot(t, path, capped)
 	t.Logf("cap 20 MB/s on a 25 MB/s link: heartbeat RTT p99 idle %v, during the snapshot %v (%.2fx)",

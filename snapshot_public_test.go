@@ -1,10 +1,8 @@
 package rafthttp_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -118,15 +116,9 @@ func (p *pubPair) snapshotReports() []rafthttptest.SnapshotReport {
 	return p.c.Member(1).Recorder().SnapshotReports()
 }
 
-// pubWriteDB is rafthttptest.WriteDBFile with the sum as a slice.
-func pubWriteDB(t testing.TB, dir string, size int64) (string, []byte) {
-	path, sum := rafthttptest.WriteDBFile(t, dir, size)
-	return path, sum[:]
-}
-
 // pubCheckDB checks that dir holds exactly one file, the DB of the
 // snapshot at index, with the given SHA-256.
-func pubCheckDB(t *testing.T, dir string, index uint64, want []byte) {
+func pubCheckDB(t *testing.T, dir string, index uint64, want [sha256.Size]byte) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -136,17 +128,8 @@ func pubCheckDB(t *testing.T, dir string, index uint64, want []byte) {
 	if len(entries) != 1 || entries[0].Name() != name {
 		t.Fatalf("snapshot dir holds %v, want only %s", entries, name)
 	}
-	f, err := os.Open(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got := sha256.New()
-	if _, err := io.Copy(got, f); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Sum(nil), want) {
-		t.Fatalf("received DB has sha256 %x, the sender's %x", got.Sum(nil), want)
+	if got := rafthttptest.FileSHA256(t, filepath.Join(dir, name)); got != want {
+		t.Fatalf("received DB has sha256 %x, the sender's %x", got, want)
 	}
 	t.Logf("sha256 %x on both sides", want)
 }
@@ -158,7 +141,7 @@ func pubCheckDB(t *testing.T, dir string, index uint64, want []byte) {
 func TestSnapshotPublicFlipByte(t *testing.T) {
 	const size = 4 << 20
 	p := newPubPair(t, nil)
-	path, sum := pubWriteDB(t, t.TempDir(), size)
+	path, sum := rafthttptest.WriteDBFile(t, t.TempDir(), size)
 	flipped := p.c.FlipByte(1, 2, size/2+12345)
 	if p.send(t, path, 9, 30*time.Second) {
 		t.Fatal("a snapshot with a flipped byte was accepted")
@@ -205,7 +188,7 @@ func TestSnapshotPublicFlipByte(t *testing.T) {
 func TestSnapshotPublicCutThreeTimes(t *testing.T) {
 	const size = 32 << 20
 	p := newPubPair(t, nil)
-	path, sum := pubWriteDB(t, t.TempDir(), size)
+	path, sum := rafthttptest.WriteDBFile(t, t.TempDir(), size)
 	// At each cut the sender has written up to about 4 MiB more than got
 	// through (socket buffers and the fault layer's queue), which a small
 	// DB cannot absorb in 10%; the receiver's count has no such slack.
@@ -244,7 +227,7 @@ func TestSnapshotPublicCutThreeTimes(t *testing.T) {
 // at about 30%, 60% and 90% of the DB. At most 1.1x the DB, plus slack,
 // may leave the sender, and at most 1.1x may reach the receiver. It
 // returns the number of attempts.
-func (p *pubPair) checkCutThreeTimes(t *testing.T, path string, size int64, sum []byte, slack int64) int {
+func (p *pubPair) checkCutThreeTimes(t *testing.T, path string, size int64, sum [sha256.Size]byte, slack int64) int {
 	t.Helper()
 	start := time.Now()
 	within := time.Minute + time.Duration(size/5e6)*time.Second

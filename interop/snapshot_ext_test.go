@@ -49,7 +49,7 @@ func TestSnapshotExtensionFallsBackForEtcd(t *testing.T) {
 				t.Errorf("%s processed %v, want %v", dir.to.name, got, m)
 			}
 			saved := filepath.Join(dir.to.snapDir, fmt.Sprintf("%016x.snap.db", index))
-			if sum := fileSHA256(t, saved); !bytes.Equal(sum[:], want[:]) {
+			if sum := rafthttptest.FileSHA256(t, saved); !bytes.Equal(sum[:], want[:]) {
 				t.Errorf("%s saved a DB with sha256 %x, want %x", dir.to.name, sum, want)
 			}
 			checkNoExtension(t, dir.from, dir.to)

@@ -204,5 +204,5 @@ func percentile99(ds []time.Duration) time.Duration {
 // snapshot.
 func (p *linkPair) savedSum(t *testing.T) [sha256.Size]byte {
 	t.Helper()
-	return fileSHA256(t, filepath.Join(p.follower.snapDir, fmt.Sprintf("%016x.snap.db", p.index)))
+	return rafthttptest.FileSHA256(t, filepath.Join(p.follower.snapDir, fmt.Sprintf("%016x.snap.db", p.index)))
 }

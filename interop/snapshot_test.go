@@ -2,9 +2,7 @@ package interop
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,23 +20,6 @@ import (
 // snapshotDBSize is the size of the database sent in each direction. It
 // equals etcd's 64 MiB envelope limit, which must not apply to DB bytes.
 const snapshotDBSize = 64 << 20
-
-// fileSHA256 hashes the file at p.
-func fileSHA256(t *testing.T, p string) [sha256.Size]byte {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	var sum [sha256.Size]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
-}
 
 // onceCloser closes a file once and returns that result on every later
 // Close. etcd's Transport closes a snapshot's ReadCloser twice on success:
@@ -103,7 +84,7 @@ func TestSnapshotTransfer(t *testing.T) {
 				t.Errorf("%s processed\n%v\nwant\n%v", dir.to.name, got, m)
 			}
 			saved := filepath.Join(dir.to.snapDir, fmt.Sprintf("%016x.snap.db", index))
-			if sum := fileSHA256(t, saved); !bytes.Equal(sum[:], want[:]) {
+			if sum := rafthttptest.FileSHA256(t, saved); !bytes.Equal(sum[:], want[:]) {
 				t.Errorf("%s saved a DB with sha256 %x, want %x", dir.to.name, sum, want)
 			}
 			rep := dir.from.raft.awaitSnapReport(t, 5*time.Second)

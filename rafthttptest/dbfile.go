@@ -36,3 +36,21 @@ func WriteDBFile(tb testing.TB, dir string, size int64) (path string, sum [sha25
 	copy(sum[:], h.Sum(nil))
 	return path, sum
 }
+
+// FileSHA256 is the SHA-256 of the file at path, to compare a DB a
+// receiver saved with WriteDBFile's sum.
+func FileSHA256(tb testing.TB, path string) [sha256.Size]byte {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		tb.Fatal(err)
+	}
+	var sum [sha256.Size]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}

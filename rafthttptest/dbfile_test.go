@@ -14,6 +14,9 @@ func TestWriteDBFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := FileSHA256(t, path); got != sum {
+		t.Errorf("FileSHA256 = %x, WriteDBFile returned %x", got, sum)
+	}
 	if len(data) != size || sha256.Sum256(data) != sum {
 		t.Fatalf("file of %d bytes with sha256 %x, want %d bytes with the returned %x", len(data), sha256.Sum256(data), size, sum)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -59,18 +58,7 @@ func snapshotDBSum(t *testing.T, dir string) [sha256.Size]byte {
 	if err != nil || len(names) != 1 {
 		t.Fatalf("snapshot DBs in %s: %v (%v), want one", dir, names, err)
 	}
-	f, err := os.Open(names[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	var sum [sha256.Size]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
+	return FileSHA256(t, names[0])
 }
 
 // The applied data survives its encoding in a raft snapshot, and

@@ -287,21 +287,30 @@ func TestSnapshotKeepAlives(t *testing.T) {
 	}
 }
 
+// stForeignPrefix cuts a transfer of snapshot 9, a 1 MiB pattern DB,
+// half way and waits until the receiver keeps what it got; it returns
+// another DB of the same index, term and size whose first byte differs.
+func stForeignPrefix(t *testing.T) (a, b *testMember, dir string, faults *stFaults, other []byte) {
+	t.Helper()
+	const size = 1 << 20
+	faults = &stFaults{cuts: []int64{size / 2}}
+	a, b, dir = stPair(t, faults, nil, nil)
+	stSendFails(t, a, 9, size, "the cut attempt")
+	waitFor(t, 5*time.Second, "the cut to be kept", func() bool { return len(stPartials(t, dir)) == 1 })
+	other = stPatternBytes(size)
+	other[0] ^= 1
+	return a, b, dir, faults, other
+}
+
 // A held prefix that is not our DB's fails one attempt without sending
 // it, and the next starts over.
 func TestSnapshotPrefixMismatchStartsOver(t *testing.T) {
-	const size = 1 << 20
-	faults := &stFaults{cuts: []int64{size / 2}}
-	a, _, dir := stPair(t, faults, nil, nil)
-	stSendFails(t, a, 9, size, "the cut attempt")
-	other := stPatternBytes(size)
-	other[0] ^= 1 // same index, term and size; another DB
+	a, _, dir, faults, other := stForeignPrefix(t)
 	send := func() bool {
-		sm := snap.NewMessage(utSnapMsg(9), io.NopCloser(bytes.NewReader(other)), size)
+		sm := snap.NewMessage(utSnapMsg(9), io.NopCloser(bytes.NewReader(other)), int64(len(other)))
 		a.tr.SendSnapshot(sm)
 		return utWaitCloseNotify(t, sm, 20*time.Second)
 	}
-	waitFor(t, 5*time.Second, "the cut to be kept", func() bool { return len(stPartials(t, dir)) == 1 })
 	if send() {
 		t.Fatal("an attempt over a foreign prefix succeeded")
 	}
@@ -317,14 +326,8 @@ func TestSnapshotPrefixMismatchStartsOver(t *testing.T) {
 // A held prefix that is not our DB's, when the DB can seek (a file),
 // costs no attempt: the sender rewinds and sends the whole DB at once.
 func TestSnapshotPrefixMismatchRewindsSeekableDB(t *testing.T) {
-	const size = 1 << 20
-	faults := &stFaults{cuts: []int64{size / 2}}
-	a, b, dir := stPair(t, faults, nil, nil)
-	stSendFails(t, a, 9, size, "the cut attempt")
-	other := stPatternBytes(size)
-	other[0] ^= 1 // same index, term and size; another DB
-	waitFor(t, 5*time.Second, "the cut to be kept", func() bool { return len(stPartials(t, dir)) == 1 })
-	sm := snap.NewMessage(utSnapMsg(9), stSeekCloser{bytes.NewReader(other)}, size)
+	a, b, dir, faults, other := stForeignPrefix(t)
+	sm := snap.NewMessage(utSnapMsg(9), stSeekCloser{bytes.NewReader(other)}, int64(len(other)))
 	a.tr.SendSnapshot(sm)
 	if !utWaitCloseNotify(t, sm, 20*time.Second) {
 		t.Fatal("the attempt over a foreign prefix failed; a seekable DB should have been rewound")

@@ -60,22 +60,32 @@ func timedWrite(t *testing.T, w, r net.Conn, msg []byte) time.Duration {
 	return time.Since(start)
 }
 
+// writeBehindFullQueue fills a queue with 2 MiB (about 2.1 s at the
+// link's rate) written on bigW and drained from bigR, then times a small
+// write from w to r. It returns that wait, how much of the big write was
+// still to come then, and a channel that says whether the big write
+// arrived whole and in order.
+func writeBehindFullQueue(t *testing.T, bigW, bigR, w, r net.Conn, seed uint64) (waited time.Duration, left int64, whole <-chan bool) {
+	t.Helper()
+	big := sendPattern(t, bigW, 2<<20, seed)
+	var got atomic.Int64
+	done := make(chan bool, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { drain(bigR, big, &got, done) })
+	t.Cleanup(wg.Wait)
+	// The writer fills the queue within moments; wait a little longer.
+	time.Sleep(100 * time.Millisecond)
+	waited = timedWrite(t, w, r, []byte("heartbeat"))
+	return waited, int64(len(big)) - got.Load(), done
+}
+
 // Bytes on one connection wait behind a full queue that another
 // connection of the same direction filled, for about the queue's drain
 // time but not for the rest of that connection's transfer, and both
 // connections' bytes arrive whole and in order.
 func TestQueueIsSharedByTheDirection(t *testing.T) {
 	_, _, wa, wb, ra, rb := queuedLink(t)
-	big := sendPattern(t, wa, 2<<20, 21) // about 2.1 s at the link's rate
-	var gotA atomic.Int64
-	doneA := make(chan bool, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() { drain(ra, big, &gotA, doneA) })
-	t.Cleanup(wg.Wait)
-	// The writer fills the queue within moments; wait a little longer.
-	time.Sleep(100 * time.Millisecond)
-	waited := timedWrite(t, wb, rb, []byte("heartbeat"))
-	left := int64(len(big)) - gotA.Load()
+	waited, left, doneA := writeBehindFullQueue(t, wa, ra, wb, rb, 21)
 	t.Logf("a small write waited %v behind a %d KiB queue at 1 MB/s (%v to drain); %d KiB of the big write still to come",
 		waited, testQueue>>10, queueTime, left>>10)
 	// The model makes it at least queueTime; the margin allows for timer
@@ -184,14 +194,7 @@ func TestBottleneckSharedByProxies(t *testing.T) {
 	b := NewBottleneck(testRate, testQueue)
 	pa.ToServer().SetBottleneck(b)
 	pb.ToClient().SetBottleneck(b)
-	big := sendPattern(t, clientA, 2<<20, 24)
-	var got atomic.Int64
-	done := make(chan bool, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() { drain(serverA, big, &got, done) })
-	t.Cleanup(wg.Wait)
-	time.Sleep(100 * time.Millisecond)
-	waited := timedWrite(t, serverB, clientB, []byte("heartbeat"))
+	waited, _, done := writeBehindFullQueue(t, clientA, serverA, serverB, clientB, 24)
 	t.Logf("a server's answer waited %v behind another proxy's full queue (%v to drain)", waited, queueTime)
 	if waited < queueTime*3/4 {
 		t.Errorf("bytes through a shared bottleneck arrived after %v, want at least %v", waited, queueTime*3/4)
